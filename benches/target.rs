@@ -37,10 +37,14 @@ fn bench_sampling(c: &mut Criterion) {
     ];
     for (name, t, batch) in &cases {
         group.throughput(Throughput::Elements(*batch as u64));
-        group.bench_with_input(BenchmarkId::new("sample", format!("{name}_batch{batch}")), batch, |b, &batch| {
-            let mut rng = rand_chacha(7);
-            b.iter(|| black_box(t.sample(batch, &mut rng)));
-        });
+        group.bench_with_input(
+            BenchmarkId::new("sample", format!("{name}_batch{batch}")),
+            batch,
+            |b, &batch| {
+                let mut rng = rand_chacha(7);
+                b.iter(|| black_box(t.sample(batch, &mut rng)));
+            },
+        );
     }
     group.finish();
 }

@@ -9,10 +9,16 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
 use fsrgan::config::{self, Config};
+use fsrgan::experiments::{self, EvalSpec, RunOutput, Summary};
+use fsrgan::gan::generator::Generator;
 use fsrgan::target::{self, Batch, Target};
 
 #[derive(Parser, Debug)]
-#[command(name = "fsrgan", version, about = "Tests the Forward Super-Resolution GAN theory by experiment")]
+#[command(
+    name = "fsrgan",
+    version,
+    about = "Tests the Forward Super-Resolution GAN theory by experiment"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -62,6 +68,49 @@ enum Command {
         #[arg(long)]
         plot: Option<PathBuf>,
     },
+    /// Train the config's learner by SGDA and measure it level by level.
+    Train {
+        #[command(flatten)]
+        cfg: ConfigArgs,
+        /// Output folder: config.json, metrics.csv, summary.json, generator.json, figures.
+        #[arg(long)]
+        out: PathBuf,
+        /// Seed of the run (initialisation, batches, evaluation); default training.seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Flat CSV data (header row, numeric columns) for an mlp / linear learner.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Sample from a trained generator checkpoint into a CSV file.
+    Generate {
+        /// A generator.json written by `train` or `demo`.
+        #[arg(long)]
+        checkpoint: PathBuf,
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+        n: u64,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Run a config over several seeds in parallel: success rate, medians, learning order (C1, C4).
+    Seeds {
+        #[command(flatten)]
+        cfg: ConfigArgs,
+        /// Seeds as `a..b` (b excluded) or a comma list.
+        #[arg(long, default_value = "0..10")]
+        seeds: String,
+        /// Parallel runs (one training per core).
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=256))]
+        jobs: u64,
+        /// Also write each run's summary as one JSON line here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Statistics of the realised target: activation rates, coherence, pooling.
     Describe {
         #[command(flatten)]
@@ -81,12 +130,20 @@ pub fn run() -> i32 {
         Ok(c) => c,
         Err(e) => {
             use clap::error::ErrorKind;
-            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
                 let _ = e.print();
                 return 0;
             }
             let text = e.render().to_string();
-            let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("invalid arguments");
+            let first = text
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("invalid arguments");
             eprintln!("{}", first.trim());
             return 2;
         }
@@ -104,9 +161,23 @@ pub fn run() -> i32 {
 
 fn dispatch(cmd: Command) -> Result<()> {
     match cmd {
-        Command::Demo { cfg, out, seed, quiet } => demo(&cfg, &out, seed, quiet),
-        Command::Sample { cfg, n, seed, out, plot } => sample(&cfg, n as usize, seed, &out, plot.as_deref()),
+        Command::Demo {
+            cfg,
+            out,
+            seed,
+            quiet,
+        } => demo(&cfg, &out, seed, quiet),
+        Command::Sample {
+            cfg,
+            n,
+            seed,
+            out,
+            plot,
+        } => sample(&cfg, n as usize, seed, &out, plot.as_deref()),
         Command::Describe { cfg, json, samples } => describe(&cfg, json, samples as usize),
+        Command::Train { cfg, out, seed, data, quiet } => train(&cfg, &out, seed, data.as_deref(), quiet),
+        Command::Generate { checkpoint, n, seed, out } => generate(&checkpoint, n as usize, seed, &out),
+        Command::Seeds { cfg, seeds, jobs, out } => seeds_cmd(&cfg, &seeds, jobs as usize, out.as_deref()),
     }
 }
 
@@ -120,23 +191,7 @@ fn build_target(cfg: &Config) -> Result<Target> {
 
 /// CSV header of a sample row (SPEC §8).
 pub fn csv_header(t: &Target) -> Vec<String> {
-    let g = &t.spec.geometry;
-    let mut cols = Vec::new();
-    for l in 1..=g.levels {
-        let (h, w) = g.image_dims(l);
-        for r in 0..h {
-            for c in 0..w {
-                for ch in 0..g.channels {
-                    if g.channels > 1 {
-                        cols.push(format!("l{l}_r{r}_c{c}_ch{ch}"));
-                    } else {
-                        cols.push(format!("l{l}_r{r}_c{c}"));
-                    }
-                }
-            }
-        }
-    }
-    cols
+    csv_header_for(&t.spec.geometry)
 }
 
 fn write_samples_csv(path: &Path, t: &Target, xs: &[nalgebra::DMatrix<f64>], n: usize) -> Result<()> {
@@ -217,36 +272,282 @@ fn describe(cfg: &ConfigArgs, json: bool, samples: usize) -> Result<()> {
         return Ok(());
     }
     let mut out = std::io::stdout().lock();
-    writeln!(out, "FSR target: {} levels, fan-out {}, {}x{} patches x {} channel(s), output {:?}, lambda {}",
-        t.num_levels(), t.spec.geometry.fanout, t.spec.geometry.side, t.spec.geometry.side,
-        t.spec.geometry.channels, t.spec.output, t.spec.lambda)?;
-    writeln!(out, "{:>5} {:>7} {:>5} {:>7} {:>15} {:>11} {:>5} {:>9} {:>9} {:>10}",
-        "level", "patches", "width", "k/m", "rate min..max", "mean active", "dead", "always-on", "coherence", "pool err")?;
+    writeln!(
+        out,
+        "FSR target: {} levels, fan-out {}, {}x{} patches x {} channel(s), output {:?}, lambda {}",
+        t.num_levels(),
+        t.spec.geometry.fanout,
+        t.spec.geometry.side,
+        t.spec.geometry.side,
+        t.spec.geometry.channels,
+        t.spec.output,
+        t.spec.lambda
+    )?;
+    writeln!(
+        out,
+        "{:>5} {:>7} {:>5} {:>7} {:>15} {:>11} {:>5} {:>9} {:>9} {:>10}",
+        "level",
+        "patches",
+        "width",
+        "k/m",
+        "rate min..max",
+        "mean active",
+        "dead",
+        "always-on",
+        "coherence",
+        "pool err"
+    )?;
     for d in &levels {
         let lo = d.activation_rates.iter().cloned().fold(f64::INFINITY, f64::min);
         let hi = d.activation_rates.iter().cloned().fold(0.0, f64::max);
-        writeln!(out, "{:>5} {:>7} {:>5} {:>7.3} {:>7.3}..{:<7.3} {:>11.2} {:>5} {:>9} {:>9.2e} {:>10.1e}",
-            d.level, d.patches, d.width, d.target_rate, lo, hi, d.mean_active,
-            d.dead_units.len(), d.always_on_units.len(), d.coherence, d.pooling_error)?;
+        writeln!(
+            out,
+            "{:>5} {:>7} {:>5} {:>7.3} {:>7.3}..{:<7.3} {:>11.2} {:>5} {:>9} {:>9.2e} {:>10.1e}",
+            d.level,
+            d.patches,
+            d.width,
+            d.target_rate,
+            lo,
+            hi,
+            d.mean_active,
+            d.dead_units.len(),
+            d.always_on_units.len(),
+            d.coherence,
+            d.pooling_error
+        )?;
     }
     let alone: Vec<String> = levels
         .iter()
-        .map(|d| format!("{:.3}", d.alone_rates.iter().cloned().fold(f64::INFINITY, f64::min)))
+        .map(|d| {
+            format!(
+                "{:.3}",
+                d.alone_rates.iter().cloned().fold(f64::INFINITY, f64::min)
+            )
+        })
         .collect();
-    writeln!(out, "min share of patches where a unit is the only active one, per level: {} (low = harder to learn)", alone.join(", "))?;
+    writeln!(
+        out,
+        "min share of patches where a unit is the only active one, per level: {} (low = harder to learn)",
+        alone.join(", ")
+    )?;
     Ok(())
 }
 
-fn demo(cfg: &ConfigArgs, out: &Path, seed: u64, _quiet: bool) -> Result<()> {
+fn demo(cfg: &ConfigArgs, out: &Path, seed: u64, quiet: bool) -> Result<()> {
     let cfg = load(cfg)?;
     let t = build_target(&cfg)?;
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    eprintln!(
+        "demo: {}-level FSR target ({}), SGDA for {} iterations, seed {seed}",
+        t.num_levels(),
+        level_sizes(&t),
+        cfg.training.iterations
+    );
+    let run = train_and_write(&cfg, &t, seed, out, quiet)?;
     let mut rng = target::rand_chacha(seed);
     let batch = t.sample(8, &mut rng);
     for ext in ["png", "svg"] {
         let p = out.join(format!("target_samples.{ext}"));
         sample_grid(&p, &t, &batch, 8, "Default FSR target: samples at every resolution")?;
-        eprintln!("wrote {}", p.display());
+    }
+    print_learning_order(&run.summary);
+    eprintln!("figures and summary.json in {}", out.display());
+    Ok(())
+}
+
+fn level_sizes(t: &Target) -> String {
+    let g = &t.spec.geometry;
+    (1..=g.levels)
+        .map(|l| {
+            let (h, w) = g.image_dims(l);
+            format!("{h}x{w}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Trains on the target, prints the per-level table, writes every output file.
+fn train_and_write(cfg: &Config, t: &Target, seed: u64, out: &Path, quiet: bool) -> Result<RunOutput> {
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let eval = EvalSpec::default();
+    let run = experiments::run_target(cfg, t, seed, &eval, quiet)?;
+    write_json(&out.join("config.json"), &serde_json::json!({ "config": cfg, "seed": seed, "evaluation": eval }))?;
+    write_text(&out.join("metrics.csv"), &experiments::metrics_csv(&run.trace))?;
+    write_json(&out.join("summary.json"), &run.summary)?;
+    run.generator.save(&out.join("generator.json"))?;
+    experiments::figures::run_figures(out, t, &run.generator, &run.trace, &run.summary)?;
+    print_level_table(&run.summary);
+    Ok(run)
+}
+
+fn write_json<T: serde::Serialize>(path: &Path, v: &T) -> Result<()> {
+    write_text(path, &(serde_json::to_string_pretty(v)? + "\n"))
+}
+
+fn write_text(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The per-level table printed at the end of `train` and `demo`.
+fn print_level_table(s: &Summary) {
+    println!(
+        "status {:?} after {} iterations ({:.1} s, {} gradient evaluations); success: {}",
+        s.status, s.iterations, s.wall_seconds, s.gradient_evaluations, s.success
+    );
+    println!(
+        "{:>5} {:>10} {:>8} {:>9} {:>10} {:>10} {:>8} {:>8}",
+        "level", "recovered", "min cos", "SR error", "MMD^2", "floor", "p-value", "t_l"
+    );
+    for m in &s.levels {
+        let m_true = (m.recovered_fraction * 1e6).round() / 1e6;
+        println!(
+            "{:>5} {:>9.0}% {:>8.3} {:>9} {:>10.2e} {:>10.2e} {:>8.3} {:>8}",
+            m.level,
+            100.0 * m_true,
+            m.min_cos,
+            m.sr_error.map(|e| format!("{e:.3}")).unwrap_or_else(|| "-".into()),
+            m.mmd2,
+            m.mmd2_floor,
+            m.p_value,
+            m.t_learned.map(|t| t.to_string()).unwrap_or_else(|| "never".into())
+        );
+    }
+}
+
+fn print_learning_order(s: &Summary) {
+    let times: Vec<String> = s
+        .levels
+        .iter()
+        .map(|m| format!("t{}={}", m.level, m.t_learned.map(|t| t.to_string()).unwrap_or_else(|| "never".into())))
+        .collect();
+    let verdict = match s.forward_order {
+        Some(true) => "forward (lower resolutions first)",
+        Some(false) => "NOT forward",
+        None => "undetermined (fewer than two levels learned)",
+    };
+    println!("learning order: {} -> {verdict}", times.join(", "));
+}
+
+fn train(cfg_args: &ConfigArgs, out: &Path, seed: Option<u64>, data: Option<&Path>, quiet: bool) -> Result<()> {
+    let cfg = load(cfg_args)?;
+    let seed = seed.unwrap_or(cfg.training.seed);
+    if let Some(path) = data {
+        let x = fsrgan::data::load_flat_csv(path)?;
+        std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+        let run = experiments::run_flat(&cfg, x, seed, quiet)?;
+        write_json(&out.join("config.json"), &serde_json::json!({ "config": cfg, "seed": seed, "data": path }))?;
+        write_text(&out.join("metrics.csv"), &run.metrics_csv)?;
+        write_json(&out.join("summary.json"), &run.summary)?;
+        run.generator.save(&out.join("generator.json"))?;
+        println!(
+            "status {:?} after {} iterations ({:.1} s); MMD^2 {:.3e} (real-vs-real floor {:.3e}), p-value {:.3}",
+            run.summary.status,
+            run.summary.iterations,
+            run.summary.wall_seconds,
+            run.summary.distance.mmd2,
+            run.summary.distance.mmd2_floor,
+            run.summary.distance.p_value
+        );
+        return Ok(());
+    }
+    let t = build_target(&cfg)?;
+    let run = train_and_write(&cfg, &t, seed, out, quiet)?;
+    print_learning_order(&run.summary);
+    eprintln!("outputs in {}", out.display());
+    Ok(())
+}
+
+fn generate(checkpoint: &Path, n: usize, seed: u64, out: &Path) -> Result<()> {
+    let g = Generator::load(checkpoint)?;
+    let mut rng = target::rand_chacha(seed);
+    let s = g.sample(n, &mut rng);
+    let mut w = csv::Writer::from_path(out).with_context(|| format!("cannot write {}", out.display()))?;
+    match g.as_fsr() {
+        Some(fsr) => {
+            let geo = &fsr.geometry;
+            w.write_record(csv_header_for(geo))?;
+            for b in 0..n {
+                let mut row: Vec<String> = Vec::new();
+                for l in 1..=geo.levels {
+                    row.extend(geo.to_image(l, &s.x[l - 1], b).iter().map(|v| format!("{v}")));
+                }
+                w.write_record(&row)?;
+            }
+        }
+        None => {
+            let x = &s.x[0];
+            w.write_record((0..x.nrows()).map(|i| format!("x{i}")))?;
+            for col in x.column_iter() {
+                w.write_record(col.iter().map(|v| format!("{v}")))?;
+            }
+        }
+    }
+    w.flush()?;
+    eprintln!("wrote {n} samples to {}", out.display());
+    Ok(())
+}
+
+/// Parses `a..b` (b excluded) or `a,b,c`.
+fn parse_seeds(s: &str) -> Result<Vec<u64>> {
+    let bad = || anyhow::anyhow!("--seeds {s:?}: expected a range like 0..10 or a list like 1,5,9");
+    if let Some((a, b)) = s.split_once("..") {
+        let (a, b): (u64, u64) = (a.trim().parse().map_err(|_| bad())?, b.trim().parse().map_err(|_| bad())?);
+        if b <= a {
+            return Err(bad());
+        }
+        return Ok((a..b).collect());
+    }
+    s.split(',').map(|x| x.trim().parse().map_err(|_| bad())).collect()
+}
+
+fn seeds_cmd(cfg_args: &ConfigArgs, seeds: &str, jobs: usize, out: Option<&Path>) -> Result<()> {
+    let cfg = load(cfg_args)?;
+    let seeds = parse_seeds(seeds)?;
+    let t = build_target(&cfg)?;
+    eprintln!("{} seeds, {} jobs, {} iterations each", seeds.len(), jobs, cfg.training.iterations);
+    let report = experiments::seeds::run_seeds(&cfg, &t, &seeds, jobs)?;
+    for s in &report.summaries {
+        let cos: Vec<String> = s.levels.iter().map(|m| format!("{:.3}", m.min_cos)).collect();
+        let sr: Vec<String> = s.levels.iter().skip(1).map(|m| format!("{:.3}", m.sr_error.unwrap_or(f64::NAN))).collect();
+        let tl: Vec<String> = s.levels.iter().map(|m| m.t_learned.map(|t| t.to_string()).unwrap_or_else(|| "-".into())).collect();
+        println!(
+            "seed {:>3}: success {:<5} min cos [{}] SR err [{}] p [{}] t_l [{}] {:.1} s",
+            s.seed,
+            s.success,
+            cos.join(", "),
+            sr.join(", "),
+            s.levels.iter().map(|m| format!("{:.2}", m.p_value)).collect::<Vec<_>>().join(", "),
+            tl.join(", "),
+            s.wall_seconds
+        );
+    }
+    println!("{}", report.text());
+    if let Some(path) = out {
+        let mut text = String::new();
+        for s in &report.summaries {
+            text.push_str(&serde_json::to_string(s)?);
+            text.push('\n');
+        }
+        write_text(path, &text)?;
     }
     Ok(())
+}
+
+/// Column names of a generator's image samples (same as `sample`).
+fn csv_header_for(g: &fsrgan::target::Geometry) -> Vec<String> {
+    let mut cols = Vec::new();
+    for l in 1..=g.levels {
+        let (h, w) = g.image_dims(l);
+        for r in 0..h {
+            for c in 0..w {
+                for ch in 0..g.channels {
+                    if g.channels > 1 {
+                        cols.push(format!("l{l}_r{r}_c{c}_ch{ch}"));
+                    } else {
+                        cols.push(format!("l{l}_r{r}_c{c}"));
+                    }
+                }
+            }
+        }
+    }
+    cols
 }

@@ -30,18 +30,32 @@ pub enum ConfigError {
     PyramidFanout { value: usize },
     #[error("target.patch_side = {value}: output \"pyramid\" needs an even patch side")]
     PyramidOddSide { value: usize },
-    #[error("target: the top level would hold {values} values per sample; at most {max} are allowed (lower levels, patch_side or root_patches)")]
+    #[error(
+        "target: the top level would hold {values} values per sample; at most {max} are allowed (lower levels, patch_side or root_patches)"
+    )]
     TooLarge { values: u128, max: usize },
     #[error("{field} has {len} entries: give one value or one per level ({levels})")]
-    PerLevelLength { field: &'static str, len: usize, levels: usize },
+    PerLevelLength {
+        field: &'static str,
+        len: usize,
+        levels: usize,
+    },
     #[error("target.widths[{level}] = {value}: must be >= 1")]
     WidthZero { level: usize, value: i64 },
     #[error("target.active[{level}] = {value}: must be in 1..={width} (the level's width)")]
     ActiveRange { level: usize, value: i64, width: usize },
     #[error("target.max_coherence = {value}: must be in (0, 1)")]
     MaxCoherence { value: f64 },
-    #[error("target.widths[{level}] = {width} exceeds the {dim}-dim subspace its atoms live in, and target.max_coherence = {max_coherence} is below the Welch bound {welch:.4}; raise max_coherence above it or lower the width")]
-    WidthExceedsSubspace { level: usize, width: usize, dim: usize, max_coherence: f64, welch: f64 },
+    #[error(
+        "target.widths[{level}] = {width} exceeds the {dim}-dim subspace its atoms live in, and target.max_coherence = {max_coherence} is below the Welch bound {welch:.4}; raise max_coherence above it or lower the width"
+    )]
+    WidthExceedsSubspace {
+        level: usize,
+        width: usize,
+        dim: usize,
+        max_coherence: f64,
+        welch: f64,
+    },
     #[error("target.noise_sigma = {value}: must be finite and >= 0")]
     NoiseSigma { value: f64 },
     #[error("target.lambda = {value}: must be in [0, 1]")]
@@ -49,4 +63,65 @@ pub enum ConfigError {
     #[error("target.calibration_patches = {value}: must be >= 100")]
     CalibrationTooSmall { value: usize },
     // Learner and training rules follow (config/learner.rs, config/training.rs).
+    #[error("learner.generator = {value:?}: must be \"fsr\", \"mlp\" or \"linear\"")]
+    GeneratorKind { value: String },
+    #[error("learner.kappa = {value}: must be in [1, 16]")]
+    Kappa { value: f64 },
+    #[error("learner.latent_dim = {value}: must be >= 0 (0 = automatic)")]
+    LatentDim { value: i64 },
+    #[error("learner.hidden[{index}] = {value}: must be >= 1")]
+    HiddenWidth { index: usize, value: i64 },
+    #[error("learner.leak = {value}: must be in [0, 1)")]
+    Leak { value: f64 },
+    #[error("{field} = {value:?}: must be relu, leaky_relu, identity, tanh, sigmoid or quadratic")]
+    ActivationName { field: &'static str, value: String },
+    #[error("learner.noise_dim = {value}: must be >= 0")]
+    NoiseDim { value: i64 },
+    #[error("learner.discriminator = {value:?}: must be \"auto\", \"patch\", \"mlp\" or \"quadratic\"")]
+    DiscKind { value: String },
+    #[error(
+        "learner.discriminator = {discriminator:?} does not fit learner.generator = {generator:?}: fsr needs patch, mlp and linear need mlp or quadratic"
+    )]
+    DiscMismatch {
+        generator: String,
+        discriminator: String,
+    },
+    #[error("learner.init_bias = {value}: must be finite")]
+    InitBias { value: f64 },
+    #[error("training.loss = {value:?}: must be \"logistic\", \"wgan\" or \"hinge\"")]
+    LossName { value: String },
+    #[error("training.gamma = {value}: must be finite and >= 0")]
+    Gamma { value: f64 },
+    #[error("training.weight_decay = {value}: must be finite and >= 0")]
+    WeightDecay { value: f64 },
+    #[error("training.optimizer = {value:?}: must be \"sgd\", \"momentum\" or \"adam\"")]
+    OptimizerName { value: String },
+    #[error("{field} = {value}: must be in [0, 1)")]
+    Beta { field: &'static str, value: f64 },
+    #[error("training.eps = {value}: must be finite and > 0")]
+    Eps { value: f64 },
+    #[error("{field} = {value}: must be finite and > 0")]
+    LearningRate { field: &'static str, value: f64 },
+    #[error("training.schedule = {value:?}: must be \"constant\", \"step\" or \"linear\"")]
+    ScheduleName { value: String },
+    #[error("training.final_fraction = {value}: must be in [0, 1]")]
+    FinalFraction { value: f64 },
+    #[error("training.step_factor = {value}: must be in (0, 1]")]
+    StepFactor { value: f64 },
+    #[error("training.update = {value:?}: must be \"alternating\" or \"simultaneous\"")]
+    UpdateName { value: String },
+    #[error("training.train_size = {value}: must be >= 0 (0 = fresh samples)")]
+    TrainSize { value: i64 },
+    #[error("training.levels = {value:?}: must be \"joint\", \"progressive\", \"top-only\" or \"top-pair\"")]
+    LevelScheduleName { value: String },
+    #[error("training.switch_on[{index}] = {value}: must be >= 0")]
+    SwitchOnNegative { index: usize, value: i64 },
+    #[error("training.switch_on[0] = {value}: level 1 must switch on at iteration 0")]
+    SwitchOnFirst { value: i64 },
+    #[error("training.switch_on[{index}] = {value}: must be >= the previous level's {previous}")]
+    SwitchOnOrder { index: usize, value: i64, previous: i64 },
+    #[error("training.level_weights[{index}] = {value}: must be finite and >= 0")]
+    LevelWeight { index: usize, value: f64 },
+    #[error("training.level_weights: all zero; at least one level must have a positive weight")]
+    LevelWeightsZero,
 }

@@ -5,13 +5,18 @@
 //! validation, so they are checked exactly like the file.
 
 mod error;
+pub mod learner;
 pub mod target;
+pub mod training;
 
 use serde::{Deserialize, Serialize};
 
 pub use error::ConfigError;
+pub use learner::RawLearner;
 pub use target::RawTarget;
+pub use training::RawTraining;
 
+use crate::gan::{LearnerSpec, TrainingSpec};
 use crate::target::TargetSpec;
 
 /// A per-level parameter: one value for every level, or one per level.
@@ -43,19 +48,30 @@ impl OneOrMany {
 #[serde(deny_unknown_fields, default)]
 pub struct RawConfig {
     pub target: RawTarget,
+    pub learner: RawLearner,
+    pub training: RawTraining,
 }
 
 /// A checked config.
 #[derive(Debug, Clone, Serialize)]
 pub struct Config {
     pub target: TargetSpec,
+    pub learner: LearnerSpec,
+    pub training: TrainingSpec,
 }
 
 impl RawConfig {
     /// Validates every section.
     pub fn check(&self) -> Result<Config, ConfigError> {
+        let target = self.target.check()?;
+        let learner = self.learner.check()?;
+        let training = self.training.check()?;
+        // Per-level training lists must match the target's level count.
+        training.per_level(target.geometry.levels)?;
         Ok(Config {
-            target: self.target.check()?,
+            target,
+            learner,
+            training,
         })
     }
 }

@@ -27,7 +27,6 @@
 
 use nalgebra::{DMatrix, DMatrixView, Dyn};
 
-
 /// The patch grid of a multi-resolution image. Checked by the config layer:
 /// `fanout` in {1, 2, 4}; for fan-out 4, `root_patches` is a perfect square;
 /// for pyramid use, `side` is divisible by the split.
@@ -260,10 +259,17 @@ mod tests {
             let eye = q.transpose() * &q;
             assert!((eye - DMatrix::identity(q.ncols(), q.ncols())).amax() < 1e-12);
             // Pooling a patch made of one detail vector gives zero.
-            let g1 = Geometry { levels: 1, ..g.clone() };
+            let g1 = Geometry {
+                levels: 1,
+                ..g.clone()
+            };
             for k in 0..q.ncols() {
                 let col: Vec<f64> = q.column(k).iter().copied().collect();
-                let pooled = Geometry { levels: 2, ..g1.clone() }.pool_image(1, &col);
+                let pooled = Geometry {
+                    levels: 2,
+                    ..g1.clone()
+                }
+                .pool_image(1, &col);
                 assert!(pooled.iter().all(|v| v.abs() < 1e-12));
             }
         }

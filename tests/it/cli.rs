@@ -12,7 +12,12 @@ fn fsrgan(args: &[&str]) -> std::process::Output {
 }
 
 fn assert_one_line_error(out: &std::process::Output, needle: &str) {
-    assert_eq!(out.status.code(), Some(2), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.trim().lines().count(), 1, "not one line: {err}");
     assert!(err.contains(needle), "{err:?} does not mention {needle:?}");
@@ -20,14 +25,30 @@ fn assert_one_line_error(out: &std::process::Output, needle: &str) {
 
 #[test]
 fn describe_json_has_spec_fields_and_healthy_default() {
-    let out = fsrgan(&["describe", "--config", "configs/default.toml", "--json", "--samples", "500"]);
+    let out = fsrgan(&[
+        "describe",
+        "--config",
+        "configs/default.toml",
+        "--json",
+        "--samples",
+        "500",
+    ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let levels = v["levels"].as_array().unwrap();
     assert_eq!(levels.len(), 3);
     for (i, l) in levels.iter().enumerate() {
-        for key in ["level", "patches", "width", "target_rate", "activation_rates", "dead_units",
-            "always_on_units", "coherence", "pooling_error"] {
+        for key in [
+            "level",
+            "patches",
+            "width",
+            "target_rate",
+            "activation_rates",
+            "dead_units",
+            "always_on_units",
+            "coherence",
+            "pooling_error",
+        ] {
             assert!(l.get(key).is_some(), "missing {key}");
         }
         assert_eq!(l["level"], i + 1);
@@ -41,8 +62,17 @@ fn sample_writes_documented_columns() {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("s.csv");
     let png = dir.path().join("g.png");
-    let out = fsrgan(&["sample", "--n", "5", "--seed", "3", "--out", csv.to_str().unwrap(),
-        "--plot", png.to_str().unwrap()]);
+    let out = fsrgan(&[
+        "sample",
+        "--n",
+        "5",
+        "--seed",
+        "3",
+        "--out",
+        csv.to_str().unwrap(),
+        "--plot",
+        png.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let mut r = csv::Reader::from_path(&csv).unwrap();
     let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();

@@ -2,9 +2,10 @@
 //! module, plus shared proptest strategies in `strategies`.
 
 mod cli;
+mod data;
+mod gan;
 mod metrics;
 mod nn;
-mod gan;
 mod plots;
 mod strategies;
 mod target;

@@ -42,7 +42,11 @@ pub fn valid_target() -> impl Strategy<Value = RawTarget> {
         seed(),
     )
         .prop_flat_map(|(levels, output, fanout, side, channels, root, seed)| {
-            let fanout = if output == "pyramid" && fanout == 1 { 4 } else { fanout };
+            let fanout = if output == "pyramid" && fanout == 1 {
+                4
+            } else {
+                fanout
+            };
             let root = if fanout != 4 && root == 4 { 2 } else { root };
             let n = side * side * channels;
             let (fy, fx) = match fanout {
@@ -51,31 +55,46 @@ pub fn valid_target() -> impl Strategy<Value = RawTarget> {
                 _ => (1, 1),
             };
             let detail = n - n / (fy * fx);
-            let cap_hi = if output == "pyramid" && levels >= 2 { detail } else { n };
+            let cap_hi = if output == "pyramid" && levels >= 2 {
+                detail
+            } else {
+                n
+            };
             let cap_lo = n.min(12);
             let widths = prop::collection::vec(2usize..=cap_hi.clamp(2, 12), levels);
-            (Just((levels, output, fanout, side, channels, root, seed, cap_lo)), widths)
+            (
+                Just((levels, output, fanout, side, channels, root, seed, cap_lo)),
+                widths,
+            )
         })
-        .prop_flat_map(|((levels, output, fanout, side, channels, root, seed, cap_lo), widths)| {
-            let mut widths = widths;
-            widths[0] = widths[0].min(cap_lo).max(2);
-            let ks: Vec<_> = widths.iter().map(|&m| 1usize..m.clamp(2, 5)).collect();
-            (Just((levels, output, fanout, side, channels, root, seed, widths)), ks, 4usize..=16)
-        })
-        .prop_map(|((levels, output, fanout, side, channels, root, seed, widths), ks, latent)| RawTarget {
-            levels: levels as i64,
-            root_patches: root as i64,
-            fanout: fanout as i64,
-            patch_side: side as i64,
-            channels: channels as i64,
-            widths: OneOrMany::Many(widths.iter().map(|&w| w as i64).collect()),
-            latent_dim: latent as i64,
-            active: OneOrMany::Many(ks.iter().map(|&k| k as i64).collect()),
-            output: output.to_string(),
-            max_coherence: 0.3,
-            noise_sigma: 0.0,
-            lambda: 0.0,
-            calibration_patches: 4000,
-            seed: (seed >> 1) as i64,
-        })
+        .prop_flat_map(
+            |((levels, output, fanout, side, channels, root, seed, cap_lo), widths)| {
+                let mut widths = widths;
+                widths[0] = widths[0].min(cap_lo).max(2);
+                let ks: Vec<_> = widths.iter().map(|&m| 1usize..m.clamp(2, 5)).collect();
+                (
+                    Just((levels, output, fanout, side, channels, root, seed, widths)),
+                    ks,
+                    4usize..=16,
+                )
+            },
+        )
+        .prop_map(
+            |((levels, output, fanout, side, channels, root, seed, widths), ks, latent)| RawTarget {
+                levels: levels as i64,
+                root_patches: root as i64,
+                fanout: fanout as i64,
+                patch_side: side as i64,
+                channels: channels as i64,
+                widths: OneOrMany::Many(widths.iter().map(|&w| w as i64).collect()),
+                latent_dim: latent as i64,
+                active: OneOrMany::Many(ks.iter().map(|&k| k as i64).collect()),
+                output: output.to_string(),
+                max_coherence: 0.3,
+                noise_sigma: 0.0,
+                lambda: 0.0,
+                calibration_patches: 4000,
+                seed: (seed >> 1) as i64,
+            },
+        )
 }

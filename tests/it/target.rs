@@ -247,28 +247,95 @@ fn each_target_rule_has_its_own_error() {
         parse_raw("", "t", &sets).and_then(|r| r.check()).unwrap_err()
     };
     let cases: Vec<(&str, fn(&ConfigError) -> bool)> = vec![
-        ("target.levels=0", |e| matches!(e, NotPositive { field: "target.levels", .. })),
+        ("target.levels=0", |e| {
+            matches!(
+                e,
+                NotPositive {
+                    field: "target.levels",
+                    ..
+                }
+            )
+        }),
         ("target.levels=9", |e| matches!(e, TooManyLevels { .. })),
         ("target.fanout=3", |e| matches!(e, Fanout { value: 3 })),
-        ("target.root_patches=2", |e| matches!(e, RootNotSquare { value: 2 })),
-        ("target.root_patches=0", |e| matches!(e, NotPositive { field: "target.root_patches", .. })),
-        ("target.patch_side=-4", |e| matches!(e, NotPositive { field: "target.patch_side", .. })),
+        ("target.root_patches=2", |e| {
+            matches!(e, RootNotSquare { value: 2 })
+        }),
+        ("target.root_patches=0", |e| {
+            matches!(
+                e,
+                NotPositive {
+                    field: "target.root_patches",
+                    ..
+                }
+            )
+        }),
+        ("target.patch_side=-4", |e| {
+            matches!(
+                e,
+                NotPositive {
+                    field: "target.patch_side",
+                    ..
+                }
+            )
+        }),
         ("target.channels=5", |e| matches!(e, Channels { value: 5 })),
         ("target.output=\"wavelet\"", |e| matches!(e, OutputMode { .. })),
         ("target.fanout=1", |e| matches!(e, PyramidFanout { value: 1 })),
-        ("target.patch_side=3", |e| matches!(e, PyramidOddSide { value: 3 })),
+        ("target.patch_side=3", |e| {
+            matches!(e, PyramidOddSide { value: 3 })
+        }),
         ("target.patch_side=2048", |e| matches!(e, TooLarge { .. })),
-        ("target.widths=[12, 12]", |e| matches!(e, PerLevelLength { field: "target.widths", .. })),
-        ("target.widths=[12, 0, 12]", |e| matches!(e, WidthZero { level: 2, .. })),
-        ("target.active=13", |e| matches!(e, ActiveRange { level: 1, value: 13, .. })),
+        ("target.widths=[12, 12]", |e| {
+            matches!(
+                e,
+                PerLevelLength {
+                    field: "target.widths",
+                    ..
+                }
+            )
+        }),
+        ("target.widths=[12, 0, 12]", |e| {
+            matches!(e, WidthZero { level: 2, .. })
+        }),
+        ("target.active=13", |e| {
+            matches!(
+                e,
+                ActiveRange {
+                    level: 1,
+                    value: 13,
+                    ..
+                }
+            )
+        }),
         ("target.active=0", |e| matches!(e, ActiveRange { value: 0, .. })),
-        ("target.active=[3, 3]", |e| matches!(e, PerLevelLength { field: "target.active", .. })),
-        ("target.latent_dim=0", |e| matches!(e, NotPositive { field: "target.latent_dim", .. })),
+        ("target.active=[3, 3]", |e| {
+            matches!(
+                e,
+                PerLevelLength {
+                    field: "target.active",
+                    ..
+                }
+            )
+        }),
+        ("target.latent_dim=0", |e| {
+            matches!(
+                e,
+                NotPositive {
+                    field: "target.latent_dim",
+                    ..
+                }
+            )
+        }),
         ("target.max_coherence=1.5", |e| matches!(e, MaxCoherence { .. })),
-        ("target.widths=40;target.max_coherence=0.2", |e| matches!(e, WidthExceedsSubspace { level: 2, .. })),
+        ("target.widths=40;target.max_coherence=0.2", |e| {
+            matches!(e, WidthExceedsSubspace { level: 2, .. })
+        }),
         ("target.noise_sigma=-1.0", |e| matches!(e, NoiseSigma { .. })),
         ("target.lambda=1.5", |e| matches!(e, Lambda { .. })),
-        ("target.calibration_patches=10", |e| matches!(e, CalibrationTooSmall { value: 10 })),
+        ("target.calibration_patches=10", |e| {
+            matches!(e, CalibrationTooSmall { value: 10 })
+        }),
         ("target.seed=-1", |e| matches!(e, NegativeSeed { .. })),
         ("target.colour=1", |e| matches!(e, Parse { .. })),
         ("target.levels=\"three\"", |e| matches!(e, Parse { .. })),
@@ -277,7 +344,10 @@ fn each_target_rule_has_its_own_error() {
     for (set, ok) in cases {
         let e = check(set);
         assert!(ok(&e), "{set}: unexpected error {e:?}");
-        assert!(!e.to_string().contains('\n'), "{set}: message is not one line: {e}");
+        assert!(
+            !e.to_string().contains('\n'),
+            "{set}: message is not one line: {e}"
+        );
     }
 }
 
@@ -313,7 +383,10 @@ fn construction_reports_dead_units_or_none_exist() {
 fn coherence_bound_is_met_or_reported() {
     use fsrgan::target::TargetError;
     for (width, mu) in [(40, 0.3), (16, 0.6)] {
-        let sets = vec![format!("target.widths={width}"), format!("target.max_coherence={mu}")];
+        let sets = vec![
+            format!("target.widths={width}"),
+            format!("target.max_coherence={mu}"),
+        ];
         let spec = parse_raw("", "t", &sets).unwrap().check().unwrap().target;
         match Target::new(&spec) {
             Ok(t) => {

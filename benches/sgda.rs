@@ -1,0 +1,75 @@
+//! SGDA benchmarks (issue 3, SPEC §7 "speed is measured in benchmarks"): one
+//! SGDA iteration (D step + G step, Adam, logistic + R1) on the default FSR
+//! geometry and on a large one, and a whole short default training run.
+//! Peer numbers (PyTorch eager, f64): NOTES.md.
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use fsrgan::config::parse_raw;
+use fsrgan::gan::Trainer;
+use fsrgan::target::{Target, rand_chacha};
+
+fn trainer(sets: &[&str]) -> (Trainer, rand::rngs::ChaCha8Rng) {
+    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+    let cfg = parse_raw("", "bench", &sets)
+        .expect("bench config parses")
+        .check()
+        .expect("bench config valid");
+    let target = Target::new(&cfg.target).expect("bench target builds");
+    let mut rng = rand_chacha(1);
+    let tr = Trainer::for_target(&cfg.learner, &cfg.training, &target, &mut rng).expect("trainer");
+    (tr, rng)
+}
+
+fn sgda(c: &mut Criterion) {
+    let mut group = c.benchmark_group("sgda");
+    // Default: L = 3, 4x4 patches (n = 16), 1 + 4 + 16 patches, m = 12, D hidden 128, batch 64.
+    let (mut tr, mut rng) = trainer(&[]);
+    for _ in 0..20 {
+        tr.step(&mut rng); // warm the buffers
+    }
+    group.bench_function("iteration/default_L3_n16_m12_dh128_b64", |b| {
+        b.iter(|| black_box(tr.step(&mut rng).d[0]))
+    });
+    // Large: widths 256, patch side 8 (n = 64), D hidden 512, batch 256 (direct
+    // output; coherence bound relaxed so 256 atoms in R^64 can be drawn).
+    let (mut tr, mut rng) = trainer(&[
+        "target.widths=256",
+        "target.latent_dim=256",
+        "target.active=8",
+        "target.patch_side=8",
+        "target.output=\"direct\"",
+        "target.max_coherence=0.9",
+        "target.calibration_patches=2000",
+        "learner.d_hidden=512",
+        "training.batch=256",
+    ]);
+    for _ in 0..3 {
+        tr.step(&mut rng);
+    }
+    group.sample_size(10);
+    group.bench_function("iteration/large_L3_n64_m256_dh512_b256", |b| {
+        b.iter(|| black_box(tr.step(&mut rng).d[0]))
+    });
+    // A whole default training run of 2000 iterations (construction outside).
+    group.bench_function("run/default_2000_iterations", |b| {
+        b.iter_batched(
+            || trainer(&["training.iterations=2000"]),
+            |(mut tr, mut rng)| black_box(tr.run(&mut rng, true, |_| false).iterations),
+            criterion::BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default().without_plots()
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = sgda
+}
+criterion_main!(benches);

@@ -1,0 +1,808 @@
+//! Generators (SPEC §2, "Generator"): the `fsr` learner that mirrors the
+//! target's forward super-resolution form, an `mlp` generator for flat data
+//! and the `linear` generator `x = A z` of the LQG known-answer check; plus
+//! the [`Generator`] enum the trainer drives and JSON checkpoints.
+//!
+//! # The `fsr` generator
+//! Widths `m'_l`, latent dimension `m'_0`, the target's geometry and output
+//! mode. With the batched layout of `target::geometry` (one GEMM per level):
+//! - level 1: `S_1 = ReLU(W_1 z - b_1)`, `W_1` stacked per root patch,
+//!   `(P_1 m'_1) x m'_0`; the product `(P_1 m'_1) x B` *is* `m'_1 x (B P_1)`;
+//! - level `l >= 2`: `S_l = ReLU(W_l S_{l-1} + N_l zeta_l - b_l)`, `W_l`
+//!   stacked per child, `(r m'_l) x m'_{l-1}`; the optional noise input
+//!   `zeta_l ~ N(0, I)` is `q x (B P_{l-1})` (one draw per parent patch) and
+//!   `N_l` is `(r m'_l) x q` (`q = noise_dim`, 0 = no noise inputs);
+//! - output: `direct`: `X_l = V_l S_l`; `pyramid`: `X_1 = V_1 S_1`, `X_l =
+//!   Up(X_{l-1}) + V_l S_l` with `Up` the target's nearest-neighbour
+//!   upsampling stack `(r n) x n`.
+//!
+//! Choice (pyramid mode): the columns of `V_l`, `l >= 2`, are kept in the
+//! zero-block-mean detail subspace — initialised there and projected back
+//! (`V_l <- Q Q^T V_l`) after every optimiser step ([`Generator::after_step`]).
+//! Pooling of real data is exact, so any component of `V_l` outside the
+//! detail subspace could only make fakes distinguishable by pooling; the
+//! projection removes that useless direction and makes learned `V_l`
+//! directly comparable with the target's. The gradient itself is the
+//! gradient of the unprojected map (what the finite-difference tests check).
+//!
+//! # Initialisation (documented scheme)
+//! Rows of every `W_l` are Gaussian rescaled to unit norm (as the target's,
+//! so pre-activations start at the target's scale); columns of `V_l` are
+//! Gaussian (projected onto the detail subspace for pyramid `l >= 2`)
+//! rescaled to unit norm; biases `b_l = init_bias` (default 0: half the
+//! units active at start); noise weights `N_l = 0` (the generator starts as
+//! a pure FSR map and learns to use noise only if the data asks for it).
+//! `mlp`: He-normal weights, zero biases. `linear`: `A_ij ~ N(0, 1/k)`.
+
+use nalgebra::{DMatrix, DVector};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::nn::{self, Activation, MatRef, Mlp, Params, ensure, gemm, randn, view_mut};
+use crate::target::{Geometry, OutputMode};
+
+/// What a generator draws for a batch: per level, pixels `x[l]` (`n x (B
+/// P_l)`) and, for `fsr`, hidden features `s[l]` (`m'_l x (B P_l)`; empty for
+/// the flat generators).
+#[derive(Debug, Clone)]
+pub struct GenSample {
+    pub size: usize,
+    pub x: Vec<DMatrix<f64>>,
+    pub s: Vec<DMatrix<f64>>,
+}
+
+/// Errors reading or writing a checkpoint.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("checkpoint {path}: {reason}")]
+    Io { path: String, reason: String },
+    #[error("checkpoint {path}: not a generator checkpoint: {reason}")]
+    Format { path: String, reason: String },
+    #[error("checkpoint {path}: inconsistent shapes: {reason}")]
+    Shape { path: String, reason: String },
+}
+
+/// One level of the `fsr` generator.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FsrLevel {
+    /// Hidden width `m'_l`.
+    pub width: usize,
+    /// Stacked level map: `(P_1 m'_1) x m'_0` at level 1, `(r m'_l) x m'_{l-1}` above.
+    pub w: DMatrix<f64>,
+    /// Thresholds, one per row of `w` (`S = ReLU(W S_prev - b)`).
+    pub b: DVector<f64>,
+    /// Noise weights `N_l`, `rows(w) x noise_dim` (0 columns at level 1 or
+    /// without noise inputs).
+    pub noise: DMatrix<f64>,
+    /// Dictionary `V_l`, `n x m'_l`.
+    pub v: DMatrix<f64>,
+    #[serde(skip)]
+    gw: DMatrix<f64>,
+    #[serde(skip)]
+    gb: DVector<f64>,
+    #[serde(skip)]
+    gn: DMatrix<f64>,
+    #[serde(skip)]
+    gv: DMatrix<f64>,
+}
+
+/// Forward / backward buffers of the `fsr` generator (never serialised).
+#[derive(Debug, Clone, Default)]
+struct FsrCache {
+    batch: usize,
+    z: DMatrix<f64>,
+    /// Per level (index l-1; empty at level 1): `q x (B P_{l-1})`.
+    zeta: Vec<DMatrix<f64>>,
+    /// Pre-activations, memory laid out as the stacked product; shape `m'_l x (B P_l)`.
+    pre: Vec<DMatrix<f64>>,
+    s: Vec<DMatrix<f64>>,
+    x: Vec<DMatrix<f64>>,
+    ds: Vec<DMatrix<f64>>,
+    tmp_v: DMatrix<f64>,
+}
+
+/// The `fsr` generator (module docs).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FsrGenerator {
+    pub geometry: Geometry,
+    pub output: OutputMode,
+    pub latent_dim: usize,
+    pub noise_dim: usize,
+    pub levels: Vec<FsrLevel>,
+    /// `[U_0; ...; U_{r-1}]`, `(r n) x n` (rebuilt from the geometry on load).
+    #[serde(skip)]
+    up: DMatrix<f64>,
+    /// `Up^T`, `n x (r n)` (owned copy: the backward product is tall-skinny).
+    #[serde(skip)]
+    up_t: DMatrix<f64>,
+    /// Projector onto the detail subspace, `Q Q^T`, `n x n`.
+    #[serde(skip)]
+    proj: DMatrix<f64>,
+    #[serde(skip)]
+    cache: FsrCache,
+}
+
+impl FsrGenerator {
+    /// A freshly initialised generator (module docs: initialisation).
+    pub fn new(
+        geometry: &Geometry,
+        output: OutputMode,
+        widths: &[usize],
+        latent_dim: usize,
+        noise_dim: usize,
+        init_bias: f64,
+        rng: &mut impl Rng,
+    ) -> FsrGenerator {
+        let n = geometry.patch_dim();
+        let mut g = FsrGenerator {
+            geometry: geometry.clone(),
+            output,
+            latent_dim,
+            noise_dim,
+            levels: Vec::with_capacity(widths.len()),
+            up: DMatrix::zeros(0, 0),
+            up_t: DMatrix::zeros(0, 0),
+            proj: DMatrix::zeros(0, 0),
+            cache: FsrCache::default(),
+        };
+        g.prepare();
+        for (i, &m) in widths.iter().enumerate() {
+            let l = i + 1;
+            let (rows, inp, q) = if l == 1 {
+                (geometry.root_patches * m, latent_dim, 0)
+            } else {
+                (geometry.fanout * m, widths[i - 1], noise_dim)
+            };
+            let w = nn::unit_rows(rows, inp, rng);
+            let mut v = nn::randn(n, m, 1.0, rng);
+            if g.projects(l) {
+                v = &g.proj * v;
+            }
+            for mut c in v.column_iter_mut() {
+                let nrm = c.norm();
+                if nrm > 0.0 {
+                    c /= nrm;
+                }
+            }
+            g.levels.push(FsrLevel {
+                width: m,
+                w,
+                b: DVector::from_element(rows, init_bias),
+                noise: DMatrix::zeros(rows, q),
+                v,
+                gw: DMatrix::zeros(0, 0),
+                gb: DVector::zeros(0),
+                gn: DMatrix::zeros(0, 0),
+                gv: DMatrix::zeros(0, 0),
+            });
+        }
+        g
+    }
+
+    /// Rebuilds the geometry-derived matrices (after deserialisation).
+    fn prepare(&mut self) {
+        if self.up.nrows() > 0 {
+            return;
+        }
+        let n = self.geometry.patch_dim();
+        self.up = self.geometry.upsample_stack();
+        self.up_t = self.up.transpose();
+        self.proj = if self.geometry.fanout > 1 {
+            let q = self.geometry.detail_basis();
+            &q * q.transpose()
+        } else {
+            DMatrix::identity(n, n)
+        };
+    }
+
+    /// True when level `l`'s dictionary is kept in the detail subspace.
+    fn projects(&self, l: usize) -> bool {
+        self.output == OutputMode::Pyramid && l >= 2 && self.geometry.fanout > 1
+    }
+
+    pub fn num_levels(&self) -> usize {
+        self.levels.len()
+    }
+
+    /// Dictionary `V_l` (`n x m'_l`), 1-based level.
+    pub fn dictionary(&self, level: usize) -> &DMatrix<f64> {
+        &self.levels[level - 1].v
+    }
+
+    /// `S_1 = ReLU(W_1 z - b_1)` for `z` (`m'_0 x B`), as `m'_1 x (B P_1)`.
+    pub fn hidden_first(&self, z: &DMatrix<f64>) -> DMatrix<f64> {
+        let lv = &self.levels[0];
+        // (P_1 m'_1) x m'_0 times m'_0 x B, read as m'_1 x (B P_1).
+        let mut pre = &lv.w * z;
+        relu_minus_bias(pre.as_mut_slice(), lv.b.as_slice());
+        let cols = pre.len() / lv.width;
+        pre.reshape_generic(nalgebra::Dyn(lv.width), nalgebra::Dyn(cols))
+    }
+
+    /// The learner's level map (`level >= 2`): `S_l = ReLU(W_l S_{l-1} +
+    /// N_l zeta - b_l)`, `m'_{l-1} x (B P_{l-1})` in, `m'_l x (B P_l)` out;
+    /// `zeta = None` drops the noise input (its mean, 0).
+    pub fn hidden_next(
+        &self,
+        level: usize,
+        s_prev: &DMatrix<f64>,
+        zeta: Option<&DMatrix<f64>>,
+    ) -> DMatrix<f64> {
+        let lv = &self.levels[level - 1];
+        // (r m'_l) x m'_{l-1} times m'_{l-1} x (B P_{l-1}) = (r m'_l) x (B P_{l-1}).
+        let mut pre = &lv.w * s_prev;
+        if let Some(zeta) = zeta
+            && lv.noise.ncols() > 0
+        {
+            gemm(&mut pre, 1.0, &lv.noise, zeta, 1.0);
+        }
+        relu_minus_bias(pre.as_mut_slice(), lv.b.as_slice());
+        let cols = pre.len() / lv.width;
+        pre.reshape_generic(nalgebra::Dyn(lv.width), nalgebra::Dyn(cols))
+    }
+
+    /// Pixels of level `l` from hidden features `s` (`m'_l x (B P_l)`):
+    /// `V_l S_l`, plus `Up(X_{l-1})` in pyramid mode when `x_prev` is given.
+    pub fn render(&self, level: usize, s: &DMatrix<f64>, x_prev: Option<&DMatrix<f64>>) -> DMatrix<f64> {
+        let n = self.geometry.patch_dim();
+        let mut x = DMatrix::zeros(n, s.ncols());
+        if let (OutputMode::Pyramid, Some(xp), true) = (self.output, x_prev, level >= 2) {
+            let up = self.upsample_matrix();
+            // (r n) x n times n x (B P_{l-1}), written as n x (B P_l).
+            let cols = xp.ncols();
+            gemm(
+                &mut view_mut(x.as_mut_slice(), up.nrows(), cols),
+                1.0,
+                &up,
+                xp,
+                0.0,
+            );
+        }
+        gemm(&mut x, 1.0, &self.levels[level - 1].v, s, 1.0);
+        x
+    }
+
+    fn upsample_matrix(&self) -> DMatrix<f64> {
+        if self.up.nrows() > 0 {
+            self.up.clone()
+        } else {
+            self.geometry.upsample_stack()
+        }
+    }
+
+    /// Draws `batch` samples (allocating; for metrics and `generate`).
+    pub fn sample(&self, batch: usize, rng: &mut impl Rng) -> GenSample {
+        let z = randn(self.latent_dim, batch, 1.0, rng);
+        let mut xs: Vec<DMatrix<f64>> = Vec::with_capacity(self.num_levels());
+        let mut ss: Vec<DMatrix<f64>> = Vec::with_capacity(self.num_levels());
+        for l in 1..=self.num_levels() {
+            let s = if l == 1 {
+                self.hidden_first(&z)
+            } else {
+                let prev = &ss[l - 2];
+                if self.noise_dim > 0 {
+                    let zeta = randn(self.noise_dim, prev.ncols(), 1.0, rng);
+                    self.hidden_next(l, prev, Some(&zeta))
+                } else {
+                    self.hidden_next(l, prev, None)
+                }
+            };
+            let x = self.render(l, &s, xs.last());
+            xs.push(x);
+            ss.push(s);
+        }
+        GenSample {
+            size: batch,
+            x: xs,
+            s: ss,
+        }
+    }
+
+    /// Draws the latent and noise inputs of a training batch into the buffers.
+    pub fn draw_inputs(&mut self, batch: usize, rng: &mut impl Rng) {
+        let c = &mut self.cache;
+        c.batch = batch;
+        ensure(&mut c.z, self.latent_dim, batch);
+        fill_randn(c.z.as_mut_slice(), rng);
+        c.zeta.resize_with(self.levels.len(), || DMatrix::zeros(0, 0));
+        for l in 2..=self.levels.len() {
+            let cols = batch * self.geometry.patches(l - 1);
+            ensure(&mut c.zeta[l - 1], self.noise_dim, cols);
+            fill_randn(c.zeta[l - 1].as_mut_slice(), rng);
+        }
+    }
+
+    /// Sets the inputs explicitly (tests): `z` is `m'_0 x B`, `zeta[l-1]` is
+    /// `q x (B P_{l-1})` for `l >= 2` (entry 0 ignored).
+    pub fn set_inputs(&mut self, z: &DMatrix<f64>, zeta: &[DMatrix<f64>]) {
+        let c = &mut self.cache;
+        c.batch = z.ncols();
+        c.z.clone_from(z);
+        c.zeta.resize_with(self.levels.len(), || DMatrix::zeros(0, 0));
+        for l in 2..=self.levels.len() {
+            c.zeta[l - 1].clone_from(&zeta[l - 1]);
+        }
+    }
+
+    /// Buffered forward pass on the stored inputs; outputs via [`Self::outputs`].
+    pub fn forward(&mut self) {
+        self.prepare();
+        let geo = &self.geometry;
+        let n = geo.patch_dim();
+        let b = self.cache.batch;
+        let nl = self.levels.len();
+        let c = &mut self.cache;
+        c.pre.resize_with(nl, || DMatrix::zeros(0, 0));
+        c.s.resize_with(nl, || DMatrix::zeros(0, 0));
+        c.x.resize_with(nl, || DMatrix::zeros(0, 0));
+        for i in 0..nl {
+            let l = i + 1;
+            let lv = &self.levels[i];
+            let cols = b * geo.patches(l);
+            ensure(&mut c.pre[i], lv.width, cols);
+            ensure(&mut c.s[i], lv.width, cols);
+            ensure(&mut c.x[i], n, cols);
+            let rows = lv.w.nrows();
+            {
+                let (s_lo, _) = c.s.split_at(i);
+                let input = if l == 1 { &c.z } else { &s_lo[i - 1] };
+                // Stacked pre-activation: rows x (B P_{l-1}) (level 1: rows x B).
+                let mut pre = view_mut(c.pre[i].as_mut_slice(), rows, input.ncols());
+                // pre = W S_prev   [rows x m'_{l-1}][m'_{l-1} x B P_{l-1}]
+                gemm(&mut pre, 1.0, &lv.w, input, 0.0);
+                if l >= 2 && lv.noise.ncols() > 0 {
+                    // pre += N zeta   [rows x q][q x B P_{l-1}]
+                    gemm(&mut pre, 1.0, &lv.noise, &c.zeta[i], 1.0);
+                }
+            }
+            // pre -= b 1^T, then S = ReLU(pre) (same memory order).
+            nn::add_bias(c.pre[i].as_mut_slice(), rows, lv.b.as_slice(), -1.0);
+            for (s, p) in c.s[i].iter_mut().zip(c.pre[i].iter()) {
+                *s = p.max(0.0);
+            }
+            let (x_lo, x_hi) = c.x.split_at_mut(i);
+            let x = &mut x_hi[0];
+            let pyramid = self.output == OutputMode::Pyramid && l >= 2;
+            if pyramid {
+                // Up(X_{l-1}): [(r n) x n][n x B P_{l-1}] written as n x (B P_l).
+                let xp = &x_lo[i - 1];
+                gemm(
+                    &mut view_mut(x.as_mut_slice(), self.up.nrows(), xp.ncols()),
+                    1.0,
+                    &self.up,
+                    xp,
+                    0.0,
+                );
+            }
+            // X_l (+)= V_l S_l   [n x m'_l][m'_l x B P_l]
+            gemm(x, 1.0, &lv.v, &c.s[i], if pyramid { 1.0 } else { 0.0 });
+        }
+    }
+
+    /// Outputs of the last forward pass, per level `n x (B P_l)`.
+    pub fn outputs(&self) -> &[DMatrix<f64>] {
+        &self.cache.x
+    }
+
+    /// Hidden features of the last forward pass, per level `m'_l x (B P_l)`.
+    pub fn hidden(&self) -> &[DMatrix<f64>] {
+        &self.cache.s
+    }
+
+    /// Backward after [`Self::forward`]. `dx[l-1] = dL/dX_l` from the
+    /// discriminators (`n x (B P_l)`, zeros where no D looks); it is
+    /// overwritten with the total derivative (the pyramid adds the paths
+    /// through `Up`). Fills the parameter gradients:
+    /// - pyramid: `dX_{l-1} += Up^T stack(dX_l)`: `[n x rn][rn x B P_{l-1}]`;
+    /// - `dV_l = dX_l S_l^T`: `[n x B P_l][B P_l x m'_l]`;
+    /// - `dS_l = V_l^T dX_l (+ W_{l+1}^T dPre_{l+1}, stacked)`: `[m' x n][n x B P_l]`;
+    /// - `dPre_l = dS_l ⊙ 1[pre_l > 0]`, read stacked `rows x (B P_{l-1})`;
+    /// - `db_l = -dPre_l 1`; `dW_l = dPre_l S_{l-1}^T` (`z^T` at level 1):
+    ///   `[rows x B P_{l-1}][B P_{l-1} x m'_{l-1}]`; `dN_l = dPre_l zeta_l^T`;
+    /// - `dS_{l-1} = W_l^T dPre_l`: `[m'_{l-1} x rows][rows x B P_{l-1}]`.
+    pub fn backward(&mut self, dx: &mut [DMatrix<f64>]) {
+        let nl = self.levels.len();
+        let n = self.geometry.patch_dim();
+        let c = &mut self.cache;
+        c.ds.resize_with(nl, || DMatrix::zeros(0, 0));
+        for i in (0..nl).rev() {
+            let l = i + 1;
+            if self.output == OutputMode::Pyramid && l < nl {
+                let (lo, hi) = dx.split_at_mut(i + 1);
+                let above = MatRef::of(&hi[0]).reshaped(self.up.nrows());
+                // dX_l += Up^T stack(dX_{l+1})   [n x rn][rn x B P_l]
+                gemm(&mut lo[i], 1.0, &self.up_t, &above.v(), 1.0);
+            }
+            let lv = &mut self.levels[i];
+            let m = lv.width;
+            let rows = lv.w.nrows();
+            ensure(&mut lv.gv, n, m);
+            // dV = dX S^T
+            gemm(&mut lv.gv, 1.0, &dx[i], &MatRef::of(&c.s[i]).t(), 0.0);
+            // dS (+)= V^T dX
+            let beta = if l < nl { 1.0 } else { 0.0 };
+            ensure(&mut c.ds[i], m, dx[i].ncols());
+            gemm(&mut c.ds[i], 1.0, &MatRef::of(&lv.v).t(), &dx[i], beta);
+            // dPre = dS ⊙ 1[pre > 0]   (in place in ds[i])
+            for (d, p) in c.ds[i].iter_mut().zip(c.pre[i].iter()) {
+                if *p <= 0.0 {
+                    *d = 0.0;
+                }
+            }
+            let (ds_lo, ds_hi) = c.ds.split_at_mut(i);
+            let dpre = MatRef::of(&ds_hi[0]).reshaped(rows);
+            // db = -dPre 1
+            nn::row_sums_into(dpre, &mut lv.gb);
+            lv.gb.neg_mut();
+            let input = if l == 1 { &c.z } else { &c.s[i - 1] };
+            ensure(&mut lv.gw, rows, input.nrows());
+            // dW = dPre S_prev^T
+            gemm(&mut lv.gw, 1.0, &dpre.v(), &MatRef::of(input).t(), 0.0);
+            ensure(&mut lv.gn, rows, lv.noise.ncols());
+            if l >= 2 && lv.noise.ncols() > 0 {
+                // dN = dPre zeta^T
+                gemm(&mut lv.gn, 1.0, &dpre.v(), &MatRef::of(&c.zeta[i]).t(), 0.0);
+            }
+            if l >= 2 {
+                ensure(&mut ds_lo[i - 1], input.nrows(), input.ncols());
+                // dS_{l-1} = W^T dPre
+                gemm(&mut ds_lo[i - 1], 1.0, &MatRef::of(&lv.w).t(), &dpre.v(), 0.0);
+            }
+        }
+    }
+
+    /// Keeps pyramid dictionaries in the detail subspace (module docs).
+    pub fn after_step(&mut self) {
+        self.prepare();
+        for i in 0..self.levels.len() {
+            if self.projects(i + 1) {
+                let tmp = &mut self.cache.tmp_v;
+                let v = &mut self.levels[i].v;
+                ensure(tmp, v.nrows(), v.ncols());
+                gemm(tmp, 1.0, &self.proj, v, 0.0);
+                v.copy_from(tmp);
+            }
+        }
+    }
+
+    fn check_shapes(&self) -> Result<(), String> {
+        let g = &self.geometry;
+        let n = g.patch_dim();
+        if self.levels.len() != g.levels {
+            return Err(format!(
+                "{} levels, geometry says {}",
+                self.levels.len(),
+                g.levels
+            ));
+        }
+        for (i, lv) in self.levels.iter().enumerate() {
+            let l = i + 1;
+            let (rows, inp) = if l == 1 {
+                (g.root_patches * lv.width, self.latent_dim)
+            } else {
+                (g.fanout * lv.width, self.levels[i - 1].width)
+            };
+            let q = if l == 1 { 0 } else { self.noise_dim };
+            if lv.w.shape() != (rows, inp)
+                || lv.b.len() != rows
+                || lv.v.shape() != (n, lv.width)
+                || lv.noise.shape() != (rows, q)
+            {
+                return Err(format!("level {l}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Params for FsrGenerator {
+    fn visit(&mut self, f: &mut dyn FnMut(&mut [f64], &[f64])) {
+        for lv in &mut self.levels {
+            ensure(&mut lv.gw, lv.w.nrows(), lv.w.ncols());
+            nn::ensure_vec(&mut lv.gb, lv.b.len());
+            ensure(&mut lv.gn, lv.noise.nrows(), lv.noise.ncols());
+            ensure(&mut lv.gv, lv.v.nrows(), lv.v.ncols());
+            f(lv.w.as_mut_slice(), lv.gw.as_slice());
+            f(lv.b.as_mut_slice(), lv.gb.as_slice());
+            f(lv.noise.as_mut_slice(), lv.gn.as_slice());
+            f(lv.v.as_mut_slice(), lv.gv.as_slice());
+        }
+    }
+    fn visit_values(&self, f: &mut dyn FnMut(&[f64])) {
+        for lv in &self.levels {
+            f(lv.w.as_slice());
+            f(lv.b.as_slice());
+            f(lv.noise.as_slice());
+            f(lv.v.as_slice());
+        }
+    }
+}
+
+/// `x <- max(x - b, 0)` with `b` cycling over the rows of the stacked layout.
+fn relu_minus_bias(x: &mut [f64], b: &[f64]) {
+    if b.is_empty() {
+        return;
+    }
+    for col in x.chunks_exact_mut(b.len()) {
+        for (v, bi) in col.iter_mut().zip(b) {
+            *v = (*v - bi).max(0.0);
+        }
+    }
+}
+
+fn fill_randn(x: &mut [f64], rng: &mut impl Rng) {
+    use rand_distr::{Distribution, StandardNormal};
+    for v in x {
+        *v = StandardNormal.sample(rng);
+    }
+}
+
+/// `x = MLP(z)` for flat data (one level, `d x B`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MlpGenerator {
+    pub latent_dim: usize,
+    pub net: Mlp,
+    #[serde(skip)]
+    z: DMatrix<f64>,
+    #[serde(skip)]
+    x: Vec<DMatrix<f64>>,
+}
+
+impl MlpGenerator {
+    /// `z (latent) -> hidden... -> d`, hidden activation `act`, linear output.
+    pub fn new(latent_dim: usize, hidden: &[usize], dim: usize, act: Activation, rng: &mut impl Rng) -> Self {
+        let mut sizes = vec![latent_dim];
+        sizes.extend_from_slice(hidden);
+        sizes.push(dim);
+        MlpGenerator {
+            latent_dim,
+            net: Mlp::new(&sizes, act, Activation::Identity, rng),
+            z: DMatrix::zeros(0, 0),
+            x: Vec::new(),
+        }
+    }
+
+    pub fn dim(&self) -> usize {
+        self.net.outputs()
+    }
+}
+
+/// `x = A z`, `A` is `d x k` (rank `k`), `z ~ N(0, I_k)`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LinearGenerator {
+    pub a: DMatrix<f64>,
+    #[serde(skip)]
+    ga: DMatrix<f64>,
+    #[serde(skip)]
+    z: DMatrix<f64>,
+    #[serde(skip)]
+    x: Vec<DMatrix<f64>>,
+}
+
+impl LinearGenerator {
+    pub fn new(dim: usize, rank: usize, rng: &mut impl Rng) -> Self {
+        LinearGenerator {
+            a: randn(dim, rank, (1.0 / rank.max(1) as f64).sqrt(), rng),
+            ga: DMatrix::zeros(0, 0),
+            z: DMatrix::zeros(0, 0),
+            x: Vec::new(),
+        }
+    }
+}
+
+/// Any generator the trainer can drive; serialises (tagged by `kind`) as a
+/// JSON checkpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Generator {
+    Fsr(FsrGenerator),
+    Mlp(MlpGenerator),
+    Linear(LinearGenerator),
+}
+
+impl Generator {
+    /// Levels it outputs (1 for flat data).
+    pub fn num_levels(&self) -> usize {
+        match self {
+            Generator::Fsr(g) => g.num_levels(),
+            _ => 1,
+        }
+    }
+
+    /// Values per patch (`n`), or the data dimension for flat generators.
+    pub fn patch_dim(&self) -> usize {
+        match self {
+            Generator::Fsr(g) => g.geometry.patch_dim(),
+            Generator::Mlp(g) => g.dim(),
+            Generator::Linear(g) => g.a.nrows(),
+        }
+    }
+
+    /// Latent dimension.
+    pub fn latent_dim(&self) -> usize {
+        match self {
+            Generator::Fsr(g) => g.latent_dim,
+            Generator::Mlp(g) => g.latent_dim,
+            Generator::Linear(g) => g.a.ncols(),
+        }
+    }
+
+    /// The `fsr` generator, if this is one.
+    pub fn as_fsr(&self) -> Option<&FsrGenerator> {
+        match self {
+            Generator::Fsr(g) => Some(g),
+            _ => None,
+        }
+    }
+
+    /// Dictionary of level `l` (1-based): `V_l` for `fsr`, `A` for `linear`,
+    /// the last layer's weights for `mlp`.
+    pub fn dictionary(&self, level: usize) -> &DMatrix<f64> {
+        match self {
+            Generator::Fsr(g) => g.dictionary(level),
+            Generator::Mlp(g) => &g.net.layers[g.net.layers.len() - 1].w,
+            Generator::Linear(g) => &g.a,
+        }
+    }
+
+    /// Draws `batch` samples (allocating; `&self`, so usable from the
+    /// evaluation callback).
+    pub fn sample(&self, batch: usize, rng: &mut impl Rng) -> GenSample {
+        match self {
+            Generator::Fsr(g) => g.sample(batch, rng),
+            Generator::Mlp(g) => {
+                let z = randn(g.latent_dim, batch, 1.0, rng);
+                let mut net = g.net.clone();
+                let x = net.forward(MatRef::of(&z)).clone();
+                GenSample {
+                    size: batch,
+                    x: vec![x],
+                    s: Vec::new(),
+                }
+            }
+            Generator::Linear(g) => {
+                let z = randn(g.a.ncols(), batch, 1.0, rng);
+                GenSample {
+                    size: batch,
+                    x: vec![&g.a * z],
+                    s: Vec::new(),
+                }
+            }
+        }
+    }
+
+    /// Draws a training batch's inputs into the internal buffers.
+    pub fn draw_inputs(&mut self, batch: usize, rng: &mut impl Rng) {
+        match self {
+            Generator::Fsr(g) => g.draw_inputs(batch, rng),
+            Generator::Mlp(g) => {
+                ensure(&mut g.z, g.latent_dim, batch);
+                fill_randn(g.z.as_mut_slice(), rng);
+            }
+            Generator::Linear(g) => {
+                ensure(&mut g.z, g.a.ncols(), batch);
+                fill_randn(g.z.as_mut_slice(), rng);
+            }
+        }
+    }
+
+    /// Buffered forward on the drawn inputs; read with [`Self::outputs`].
+    pub fn forward(&mut self) {
+        match self {
+            Generator::Fsr(g) => g.forward(),
+            Generator::Mlp(g) => {
+                g.x.resize_with(1, || DMatrix::zeros(0, 0));
+                let out = g.net.forward(MatRef::of(&g.z));
+                g.x[0].clone_from(out);
+            }
+            Generator::Linear(g) => {
+                g.x.resize_with(1, || DMatrix::zeros(0, 0));
+                ensure(&mut g.x[0], g.a.nrows(), g.z.ncols());
+                // X = A Z   [d x k][k x B]
+                gemm(&mut g.x[0], 1.0, &g.a, &g.z, 0.0);
+            }
+        }
+    }
+
+    /// Per-level outputs of the last forward pass.
+    pub fn outputs(&self) -> &[DMatrix<f64>] {
+        match self {
+            Generator::Fsr(g) => g.outputs(),
+            Generator::Mlp(g) => &g.x,
+            Generator::Linear(g) => &g.x,
+        }
+    }
+
+    /// Backward from `dL/dX_l` per level (see [`FsrGenerator::backward`];
+    /// `dx` may be modified).
+    pub fn backward(&mut self, dx: &mut [DMatrix<f64>]) {
+        match self {
+            Generator::Fsr(g) => g.backward(dx),
+            Generator::Mlp(g) => g.net.backward(MatRef::of(&g.z), &dx[0], None),
+            Generator::Linear(g) => {
+                ensure(&mut g.ga, g.a.nrows(), g.a.ncols());
+                // dA = dX Z^T   [d x B][B x k]
+                gemm(&mut g.ga, 1.0, &dx[0], &MatRef::of(&g.z).t(), 0.0);
+            }
+        }
+    }
+
+    /// Post-step constraint (pyramid dictionaries back into the detail subspace).
+    pub fn after_step(&mut self) {
+        if let Generator::Fsr(g) = self {
+            g.after_step();
+        }
+    }
+
+    /// JSON checkpoint text.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("generator parameters serialise")
+    }
+
+    /// Reads a checkpoint from JSON text (`path` only names it in errors).
+    pub fn from_json(text: &str, path: &str) -> Result<Generator, CheckpointError> {
+        let g: Generator = serde_json::from_str(text).map_err(|e| CheckpointError::Format {
+            path: path.to_string(),
+            reason: e.to_string(),
+        })?;
+        let shape_err = |reason: String| CheckpointError::Shape {
+            path: path.to_string(),
+            reason,
+        };
+        match &g {
+            Generator::Fsr(f) => f.check_shapes().map_err(shape_err)?,
+            Generator::Mlp(m) => {
+                let ok = m.net.layers.len() == m.net.acts.len()
+                    && !m.net.layers.is_empty()
+                    && m.net.inputs() == m.latent_dim
+                    && m.net.layers.iter().all(|l| l.b.len() == l.w.nrows())
+                    && m.net.layers.windows(2).all(|w| w[0].outputs() == w[1].inputs());
+                if !ok {
+                    return Err(shape_err("mlp layers do not chain".into()));
+                }
+            }
+            Generator::Linear(_) => {}
+        }
+        if !g.all_finite() {
+            return Err(shape_err("non-finite parameter".into()));
+        }
+        Ok(g)
+    }
+
+    /// Writes the JSON checkpoint to `path`.
+    pub fn save(&self, path: &std::path::Path) -> Result<(), CheckpointError> {
+        std::fs::write(path, self.to_json()).map_err(|e| CheckpointError::Io {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Loads a JSON checkpoint from `path`.
+    pub fn load(path: &std::path::Path) -> Result<Generator, CheckpointError> {
+        let text = std::fs::read_to_string(path).map_err(|e| CheckpointError::Io {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        Generator::from_json(&text, &path.display().to_string())
+    }
+}
+
+impl Params for Generator {
+    fn visit(&mut self, f: &mut dyn FnMut(&mut [f64], &[f64])) {
+        match self {
+            Generator::Fsr(g) => g.visit(f),
+            Generator::Mlp(g) => g.net.visit(f),
+            Generator::Linear(g) => {
+                ensure(&mut g.ga, g.a.nrows(), g.a.ncols());
+                f(g.a.as_mut_slice(), g.ga.as_slice());
+            }
+        }
+    }
+    fn visit_values(&self, f: &mut dyn FnMut(&[f64])) {
+        match self {
+            Generator::Fsr(g) => g.visit_values(f),
+            Generator::Mlp(g) => g.net.visit_values(f),
+            Generator::Linear(g) => f(g.a.as_slice()),
+        }
+    }
+}

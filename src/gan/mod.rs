@@ -1,0 +1,227 @@
+//! The learner and its training (SPEC §2): generators ([`generator`]),
+//! discriminators ([`discriminator`]), GAN losses ([`loss`]), optimisers and
+//! schedules ([`optim`]) and the SGDA trainer ([`trainer`]). Everything is
+//! batched `f64` matrix code on top of [`crate::nn`], with hand-written
+//! gradients checked against finite differences in `tests/it/gan.rs`.
+//!
+//! The checked specifications [`LearnerSpec`] and [`TrainingSpec`] are built
+//! by `config::learner` / `config::training` from the `[learner]` and
+//! `[training]` TOML sections; their `Default`s are the recipe that worked in
+//! the numpy probe of NOTES.md, each with its reason.
+
+pub mod discriminator;
+pub mod generator;
+pub mod loss;
+pub mod optim;
+pub mod trainer;
+
+use serde::{Deserialize, Serialize};
+
+pub use discriminator::{Critic, PatchDisc};
+pub use generator::{CheckpointError, FsrGenerator, GenSample, Generator, LinearGenerator, MlpGenerator};
+pub use loss::LossKind;
+pub use optim::{OptimKind, Optimizer, Schedule};
+pub use trainer::{
+    DataSource, EvalPoint, RunStatus, Sampler, StepLosses, TrainError, TrainResult, Trainer, TrainingSet,
+};
+
+use crate::nn::Activation;
+
+/// Generator architecture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GeneratorKind {
+    /// Mirrors the target (SPEC §2): per-level widths `ceil(kappa m_l)`.
+    Fsr,
+    /// `z -> dense layers -> x` for flat data.
+    Mlp,
+    /// `x = A z` (rank = latent dimension) for the LQG check.
+    Linear,
+}
+
+/// Discriminator architecture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DiscKind {
+    /// Per-level patch discriminators (for `fsr` generators).
+    Patch,
+    /// One hidden layer on the flat vector (for `mlp` / `linear`).
+    Mlp,
+    /// The `mlp` discriminator with `sigma(h) = h^2` (LQG).
+    Quadratic,
+}
+
+/// How D and G updates interleave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UpdateRule {
+    /// `n_D` D steps (each on a fresh real and fake batch), then one G step.
+    Alternating,
+    /// D and G gradients from the same batch and the same (old) parameters.
+    Simultaneous,
+}
+
+/// Which discriminators train, and when (SPEC §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LevelSchedule {
+    /// Every level's D from the start (the paper's setting).
+    Joint,
+    /// `D_l` switched on at iteration `switch_on[l-1]`.
+    Progressive,
+    /// Ablation: one D on the top level's patches alone (no parent, no
+    /// position), no lower-level Ds.
+    TopOnly,
+    /// One D on the top level's `[child; parent; position]`.
+    TopPair,
+}
+
+/// A checked `[learner]` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LearnerSpec {
+    pub generator: GeneratorKind,
+    /// Over-parameterisation: learner widths `m'_l = ceil(kappa m_l)`.
+    pub kappa: f64,
+    /// Latent dimension; `None` = automatic (`fsr`: `ceil(kappa m_0)` of the
+    /// target; `mlp`: 8; `linear`: 4).
+    pub latent_dim: Option<usize>,
+    /// Hidden widths of the `mlp` generator.
+    pub g_hidden: Vec<usize>,
+    /// Hidden activation of the `mlp` generator.
+    pub g_activation: Activation,
+    /// Per-level noise inputs of the `fsr` generator (0 = none).
+    pub noise_dim: usize,
+    pub discriminator: DiscKind,
+    /// Hidden width of every discriminator.
+    pub d_hidden: usize,
+    pub d_activation: Activation,
+    /// Give `D_l` the child's one-hot position (SPEC §2; NOTES.md: without
+    /// it children get learned in the wrong places).
+    pub d_position: bool,
+    /// Initial thresholds `b_l` of the `fsr` generator.
+    pub init_bias: f64,
+}
+
+impl Default for LearnerSpec {
+    fn default() -> Self {
+        LearnerSpec {
+            generator: GeneratorKind::Fsr,
+            // kappa = 1: the probe's over-parameterised learner (2m) split
+            // true features across units (3/10 vs 18/20 at kappa 1).
+            kappa: 1.0,
+            latent_dim: None,
+            // mlp G: two hidden layers of 128, the usual size for 2-D mixtures.
+            g_hidden: vec![128, 128],
+            g_activation: Activation::Relu,
+            noise_dim: 0,
+            discriminator: DiscKind::Patch,
+            // D width 128: the probe's two- and three-level runs (64 failed at 10k).
+            d_hidden: 128,
+            // ReLU D: what the probe used; keeps the R1 penalty first-order.
+            d_activation: Activation::Relu,
+            d_position: true,
+            // Zero thresholds: every unit starts half-active, none dead.
+            init_bias: 0.0,
+        }
+    }
+}
+
+/// A checked `[training]` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainingSpec {
+    pub loss: LossKind,
+    /// R1 penalty strength on real data (0 = off).
+    pub gamma: f64,
+    /// L2 weight decay on D (the WGAN loss's regulariser).
+    pub weight_decay: f64,
+    pub optimizer: OptimKind,
+    pub lr_d: f64,
+    pub lr_g: f64,
+    pub schedule: Schedule,
+    /// D steps per G step (alternating).
+    pub n_d: usize,
+    pub update: UpdateRule,
+    pub batch: usize,
+    pub iterations: usize,
+    /// Finite training-set size N (0 = fresh samples every iteration).
+    pub train_size: usize,
+    pub levels: LevelSchedule,
+    /// Switch-on iteration per level (progressive); empty = `[0, ...]`.
+    pub switch_on: Vec<usize>,
+    /// Loss weight per level; empty = all 1; one value = for every level.
+    pub level_weights: Vec<f64>,
+    /// Evaluation callback period K (iterations).
+    pub eval_every: usize,
+    pub seed: u64,
+}
+
+impl Default for TrainingSpec {
+    fn default() -> Self {
+        TrainingSpec {
+            // Logistic + R1 (gamma 1): 18/20 in the probe; without the
+            // penalty 3/10, WGAN + weight decay 0/10.
+            loss: LossKind::Logistic,
+            gamma: 1.0,
+            weight_decay: 0.0,
+            // Adam(0, 0.9): the probe's best; Adam(0.5, 0.999) 8/10.
+            optimizer: OptimKind::Adam {
+                beta1: 0.0,
+                beta2: 0.9,
+                eps: 1e-8,
+            },
+            // lr D 2e-3 / G 1e-3: the probe's two-timescale pair.
+            lr_d: 2e-3,
+            lr_g: 1e-3,
+            // Linear decay to 2%: the probe's multi-level runs.
+            schedule: Schedule::Linear { final_fraction: 0.02 },
+            // One D step per G step: the probe's recipe.
+            n_d: 1,
+            update: UpdateRule::Alternating,
+            // Batch 64: the probe's three-level runs (128 at one level).
+            batch: 64,
+            // 30k iterations: the probe's two/three-level runs needed them.
+            iterations: 30_000,
+            // Fresh samples (N = inf): the time-complexity setting.
+            train_size: 0,
+            // Joint: the paper's setting.
+            levels: LevelSchedule::Joint,
+            switch_on: Vec::new(),
+            level_weights: Vec::new(),
+            // Every 1000 iterations: 30 evaluation points per default run.
+            eval_every: 1000,
+            seed: 0,
+        }
+    }
+}
+
+impl TrainingSpec {
+    /// Per-level switch-on iterations and loss weights for `levels` levels
+    /// (expanding the empty / one-value forms).
+    pub fn per_level(&self, levels: usize) -> Result<(Vec<usize>, Vec<f64>), crate::config::ConfigError> {
+        use crate::config::ConfigError;
+        let switch = match self.switch_on.len() {
+            0 => vec![0; levels],
+            n if n == levels => self.switch_on.clone(),
+            n => {
+                return Err(ConfigError::PerLevelLength {
+                    field: "training.switch_on",
+                    len: n,
+                    levels,
+                });
+            }
+        };
+        let weights = match self.level_weights.len() {
+            0 => vec![1.0; levels],
+            1 => vec![self.level_weights[0]; levels],
+            n if n == levels => self.level_weights.clone(),
+            n => {
+                return Err(ConfigError::PerLevelLength {
+                    field: "training.level_weights",
+                    len: n,
+                    levels,
+                });
+            }
+        };
+        Ok((switch, weights))
+    }
+}

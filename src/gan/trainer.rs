@@ -1,0 +1,669 @@
+//! The SGDA trainer (SPEC §2, "SGDA"): builds a generator and its
+//! discriminators from checked specs, draws real mini-batches (fresh from a
+//! [`Target`], from a finite [`TrainingSet`] with replacement, or from any
+//! [`Sampler`]), runs alternating or simultaneous updates with level
+//! schedules, calls an evaluation callback every K iterations, stops on
+//! divergence (NaN / Inf in a loss or a parameter) with status `diverged`,
+//! and counts gradient evaluations.
+//!
+//! Determinism: every random draw (initialisation, training set, real
+//! batches, latents) comes from the one `ChaCha8Rng` passed in, in a fixed
+//! order; no threads.
+//!
+//! Gradient evaluations: one per backward pass of one player's objective
+//! over a mini-batch (a D step of all active discriminators counts 1, a G
+//! step 1): an alternating iteration costs `n_D + 1`, a simultaneous one 2.
+
+use std::io::IsTerminal;
+use std::time::Instant;
+
+use nalgebra::DMatrix;
+use rand::RngExt;
+use rand::rngs::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::discriminator::PatchDisc;
+use super::generator::{FsrGenerator, Generator, LinearGenerator, MlpGenerator};
+use super::loss::{d_loss, g_loss};
+use super::optim::Optimizer;
+use super::{DiscKind, GeneratorKind, LearnerSpec, LevelSchedule, TrainingSpec, UpdateRule};
+use crate::config::ConfigError;
+use crate::nn::{Activation, Params, ensure};
+use crate::target::Target;
+
+/// Why a trainer could not be built.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum TrainError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("learner.generator = {generator:?} cannot be trained on {data} data (use {allowed})")]
+    GeneratorData {
+        generator: GeneratorKind,
+        data: &'static str,
+        allowed: &'static str,
+    },
+    #[error("training data is empty ({rows} x {cols}); need at least one sample of at least one value")]
+    EmptyData { rows: usize, cols: usize },
+    #[error("training data has a non-finite value at row {row} of sample {col}")]
+    NonFiniteData { row: usize, col: usize },
+}
+
+/// A finite training set: per level, `n x (N P_l)` patch matrices (flat data:
+/// one level, `d x N`, one patch per sample).
+#[derive(Debug, Clone)]
+pub struct TrainingSet {
+    pub x: Vec<DMatrix<f64>>,
+    /// Patches per sample, per level.
+    pub patches: Vec<usize>,
+    pub size: usize,
+}
+
+impl TrainingSet {
+    /// `n` samples of `target` (all levels).
+    pub fn from_target(target: &Target, n: usize, rng: &mut ChaCha8Rng) -> TrainingSet {
+        let g = &target.spec.geometry;
+        TrainingSet {
+            x: target.sample(n, rng).x,
+            patches: (1..=target.num_levels()).map(|l| g.patches(l)).collect(),
+            size: n,
+        }
+    }
+
+    /// Flat data, one sample per column (`d x N`).
+    pub fn flat(data: DMatrix<f64>) -> Result<TrainingSet, TrainError> {
+        let (rows, cols) = data.shape();
+        if rows == 0 || cols == 0 {
+            return Err(TrainError::EmptyData { rows, cols });
+        }
+        if let Some(k) = data.iter().position(|v| !v.is_finite()) {
+            return Err(TrainError::NonFiniteData {
+                row: k % rows,
+                col: k / rows,
+            });
+        }
+        Ok(TrainingSet {
+            x: vec![data],
+            patches: vec![1],
+            size: cols,
+        })
+    }
+
+    /// Draws `batch` samples with replacement into `out` (per level).
+    fn draw(&self, batch: usize, rng: &mut ChaCha8Rng, out: &mut Vec<DMatrix<f64>>, idx: &mut Vec<usize>) {
+        out.resize_with(self.x.len(), || DMatrix::zeros(0, 0));
+        idx.clear();
+        idx.extend((0..batch).map(|_| rng.random_range(0..self.size)));
+        for ((x, o), &p) in self.x.iter().zip(out.iter_mut()).zip(&self.patches) {
+            let block = x.nrows() * p;
+            ensure(o, x.nrows(), batch * p);
+            let dst = o.as_mut_slice();
+            for (k, &i) in idx.iter().enumerate() {
+                dst[k * block..(k + 1) * block].copy_from_slice(&x.as_slice()[i * block..(i + 1) * block]);
+            }
+        }
+    }
+}
+
+/// A per-level sampler of real batches: `(batch, rng) -> x[l]` with the
+/// batched layout (`n x (B P_l)`; flat data: one `d x B` matrix).
+pub type Sampler = Box<dyn FnMut(usize, &mut ChaCha8Rng) -> Vec<DMatrix<f64>> + Send>;
+
+/// Where real mini-batches come from.
+pub enum DataSource {
+    /// Fresh target samples every draw (N = inf).
+    Target(Box<Target>),
+    /// A finite set, drawn with replacement.
+    Set(TrainingSet),
+    /// Any sampler (e.g. Gaussian or mixture data for the known-answer checks).
+    Sampler(Sampler),
+}
+
+impl DataSource {
+    fn draw(
+        &mut self,
+        batch: usize,
+        rng: &mut ChaCha8Rng,
+        out: &mut Vec<DMatrix<f64>>,
+        idx: &mut Vec<usize>,
+    ) {
+        match self {
+            DataSource::Target(t) => *out = t.sample(batch, rng).x,
+            DataSource::Set(s) => s.draw(batch, rng, out, idx),
+            DataSource::Sampler(f) => *out = f(batch, rng),
+        }
+    }
+}
+
+/// Losses of one iteration, per discriminator (NaN where inactive).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct StepLosses {
+    /// D loss (without penalty / decay) of each discriminator's last D step.
+    pub d: Vec<f64>,
+    /// G loss against each discriminator.
+    pub g: Vec<f64>,
+    /// R1 penalty value of each discriminator's last D step.
+    pub penalty: Vec<f64>,
+}
+
+/// What the evaluation callback sees.
+pub struct EvalPoint<'a> {
+    /// Iterations done (the callback runs after iteration `iteration`, 1-based).
+    pub iteration: usize,
+    pub generator: &'a Generator,
+    /// 1-based level each discriminator reads (index-aligned with the losses).
+    pub disc_levels: &'a [usize],
+    /// Mean losses over the iterations since the last evaluation (NaN for a
+    /// discriminator that was inactive throughout).
+    pub losses: &'a StepLosses,
+    pub grad_evals: u64,
+    pub wall_seconds: f64,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    Completed,
+    Diverged,
+}
+
+/// Summary of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainResult {
+    pub status: RunStatus,
+    /// Iterations performed (including the diverging one).
+    pub iterations: usize,
+    /// The 1-based iteration whose loss or parameters went non-finite.
+    pub diverged_at: Option<usize>,
+    /// True when the callback asked to stop before the last iteration.
+    pub stopped_early: bool,
+    pub wall_seconds: f64,
+    pub grad_evals: u64,
+}
+
+/// The SGDA trainer: the generator, its discriminators, their optimisers,
+/// the data source and every buffer of the loop.
+pub struct Trainer {
+    pub generator: Generator,
+    pub discs: Vec<PatchDisc>,
+    pub spec: TrainingSpec,
+    data: DataSource,
+    weights: Vec<f64>,
+    switch_on: Vec<usize>,
+    levels_of: Vec<usize>,
+    opt_g: Optimizer,
+    opt_d: Vec<Optimizer>,
+    real: Vec<DMatrix<f64>>,
+    dx: Vec<DMatrix<f64>>,
+    idx: Vec<usize>,
+    buf: [Vec<f64>; 4],
+    losses: StepLosses,
+    grad_evals: u64,
+    iteration: usize,
+}
+
+impl Trainer {
+    /// An `fsr` learner on `target`'s data: fresh samples, or a finite set of
+    /// `training.train_size` samples drawn now from `rng` (after the
+    /// learner's initialisation).
+    pub fn for_target(
+        learner: &LearnerSpec,
+        training: &TrainingSpec,
+        target: &Target,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Trainer, TrainError> {
+        if learner.generator != GeneratorKind::Fsr {
+            return Err(TrainError::GeneratorData {
+                generator: learner.generator,
+                data: "FSR target",
+                allowed: "fsr",
+            });
+        }
+        let ts = &target.spec;
+        let widen = |m: usize| (learner.kappa * m as f64 - 1e-9).ceil().max(1.0) as usize;
+        let widths: Vec<usize> = ts.widths.iter().map(|&m| widen(m)).collect();
+        let latent = learner.latent_dim.unwrap_or_else(|| widen(ts.latent_dim));
+        let generator = Generator::Fsr(FsrGenerator::new(
+            &ts.geometry,
+            ts.output,
+            &widths,
+            latent,
+            learner.noise_dim,
+            learner.init_bias,
+            rng,
+        ));
+        let g = &ts.geometry;
+        let patches: Vec<usize> = (1..=g.levels).map(|l| g.patches(l)).collect();
+        let mut tr = Trainer::assemble(
+            learner,
+            training,
+            generator,
+            &patches,
+            g.fanout,
+            g.patch_dim(),
+            rng,
+        )?;
+        tr.data = if training.train_size == 0 {
+            DataSource::Target(Box::new(target.clone()))
+        } else {
+            DataSource::Set(TrainingSet::from_target(target, training.train_size, rng))
+        };
+        Ok(tr)
+    }
+
+    /// An `mlp` / `linear` learner on flat data (`d x N`, one sample per
+    /// column, e.g. from a CSV file), drawn with replacement
+    /// (`training.train_size` is ignored: the set is the data).
+    pub fn for_data(
+        learner: &LearnerSpec,
+        training: &TrainingSpec,
+        data: DMatrix<f64>,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Trainer, TrainError> {
+        let set = TrainingSet::flat(data)?;
+        let dim = set.x[0].nrows();
+        Trainer::for_flat(learner, training, dim, DataSource::Set(set), rng)
+    }
+
+    /// An `mlp` / `linear` learner on flat `dim`-dimensional data from any
+    /// source (e.g. a [`Sampler`] of fresh Gaussian or mixture samples).
+    pub fn for_flat(
+        learner: &LearnerSpec,
+        training: &TrainingSpec,
+        dim: usize,
+        data: DataSource,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Trainer, TrainError> {
+        let generator = match learner.generator {
+            GeneratorKind::Fsr => {
+                return Err(TrainError::GeneratorData {
+                    generator: learner.generator,
+                    data: "flat",
+                    allowed: "mlp or linear",
+                });
+            }
+            GeneratorKind::Mlp => Generator::Mlp(MlpGenerator::new(
+                learner.latent_dim.unwrap_or(8),
+                &learner.g_hidden,
+                dim,
+                learner.g_activation,
+                rng,
+            )),
+            GeneratorKind::Linear => {
+                Generator::Linear(LinearGenerator::new(dim, learner.latent_dim.unwrap_or(4), rng))
+            }
+        };
+        let mut tr = Trainer::assemble(learner, training, generator, &[1], 1, dim, rng)?;
+        tr.data = data;
+        Ok(tr)
+    }
+
+    fn assemble(
+        learner: &LearnerSpec,
+        training: &TrainingSpec,
+        generator: Generator,
+        patches: &[usize],
+        fanout: usize,
+        n: usize,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Trainer, TrainError> {
+        let nl = patches.len();
+        let (switch, weights) = training.per_level(nl)?;
+        let act = match learner.discriminator {
+            DiscKind::Quadratic => Activation::Quadratic,
+            _ => learner.d_activation,
+        };
+        let pos = |l: usize| -> usize {
+            if !learner.d_position {
+                0
+            } else if l == 1 {
+                if patches[0] > 1 { patches[0] } else { 0 }
+            } else if fanout > 1 {
+                fanout
+            } else {
+                0
+            }
+        };
+        let width = learner.d_hidden;
+        let mut discs = Vec::new();
+        let mut levels_of = Vec::new();
+        if learner.discriminator == DiscKind::Quadratic {
+            // LQG: one quadratic D with frozen random directions (Critic::quadratic).
+            let d = PatchDisc::new(1, 1, n, false, 0, 1, act, rng);
+            let inputs = d.critic.inputs();
+            discs.push(d.with_critic(super::Critic::quadratic(inputs, width, rng)));
+            levels_of.push(nl);
+        }
+        match training.levels {
+            _ if !discs.is_empty() => {}
+            LevelSchedule::Joint | LevelSchedule::Progressive => {
+                for l in 1..=nl {
+                    discs.push(PatchDisc::new(
+                        l,
+                        patches[l - 1],
+                        n,
+                        true,
+                        pos(l),
+                        width,
+                        act,
+                        rng,
+                    ));
+                    levels_of.push(l);
+                }
+            }
+            LevelSchedule::TopOnly => {
+                discs.push(PatchDisc::new(nl, patches[nl - 1], n, false, 0, width, act, rng));
+                levels_of.push(nl);
+            }
+            LevelSchedule::TopPair => {
+                discs.push(PatchDisc::new(
+                    nl,
+                    patches[nl - 1],
+                    n,
+                    true,
+                    pos(nl),
+                    width,
+                    act,
+                    rng,
+                ));
+                levels_of.push(nl);
+            }
+        }
+        let ws = levels_of.iter().map(|&l| weights[l - 1]).collect();
+        let on = levels_of
+            .iter()
+            .map(|&l| {
+                if training.levels == LevelSchedule::Progressive {
+                    switch[l - 1]
+                } else {
+                    0
+                }
+            })
+            .collect();
+        let k = discs.len();
+        Ok(Trainer {
+            generator,
+            opt_g: Optimizer::new(training.optimizer, 0.0),
+            opt_d: (0..k)
+                .map(|_| Optimizer::new(training.optimizer, training.weight_decay))
+                .collect(),
+            discs,
+            spec: training.clone(),
+            data: DataSource::Set(TrainingSet {
+                x: Vec::new(),
+                patches: Vec::new(),
+                size: 0,
+            }),
+            weights: ws,
+            switch_on: on,
+            levels_of,
+            real: Vec::new(),
+            dx: Vec::new(),
+            idx: Vec::new(),
+            buf: Default::default(),
+            losses: StepLosses {
+                d: vec![f64::NAN; k],
+                g: vec![f64::NAN; k],
+                penalty: vec![f64::NAN; k],
+            },
+            grad_evals: 0,
+            iteration: 0,
+        })
+    }
+
+    /// 1-based level each discriminator reads.
+    pub fn disc_levels(&self) -> &[usize] {
+        &self.levels_of
+    }
+
+    /// Iterations done so far.
+    pub fn iteration(&self) -> usize {
+        self.iteration
+    }
+
+    /// Gradient evaluations so far (module docs).
+    pub fn grad_evals(&self) -> u64 {
+        self.grad_evals
+    }
+
+    fn active_at(&self, i: usize, t: usize) -> bool {
+        t >= self.switch_on[i]
+    }
+
+    /// D update gradients of every active discriminator on the current real
+    /// batch (`self.real`) and the generator's current outputs. With `g_grad`
+    /// (simultaneous), also accumulates the G-loss input gradients into
+    /// `self.dx` from the same forward passes (D's pre-update parameters).
+    fn d_pass(&mut self, g_grad: bool) {
+        let gamma = self.spec.gamma;
+        let kind = self.spec.loss;
+        let t = self.iteration;
+        for i in 0..self.discs.len() {
+            if !self.active_at(i, t) {
+                continue;
+            }
+            let w = self.weights[i];
+            let [sr, sf, dr, df] = &mut self.buf;
+            let d = &mut self.discs[i];
+            d.critic.zero_grads();
+            // Real: forward, loss part, backward, then the R1 penalty (it
+            // needs the real forward's cache). Real and fake parts of every
+            // loss are separable.
+            sr.clear();
+            sr.extend_from_slice(d.forward(&self.real));
+            dr.resize(sr.len(), 0.0);
+            let loss_real = d_loss(kind, sr, &[], dr, &mut []);
+            dr.iter_mut().for_each(|v| *v *= w);
+            d.backward(dr, None, true);
+            let pen = if w > 0.0 { d.penalty(gamma, w) / w } else { 0.0 };
+            // Fake.
+            sf.clear();
+            sf.extend_from_slice(d.forward(self.generator.outputs()));
+            df.resize(sf.len(), 0.0);
+            let loss_fake = d_loss(kind, &[], sf, &mut [], df);
+            df.iter_mut().for_each(|v| *v *= w);
+            d.backward(df, None, true);
+            self.losses.d[i] = loss_real + loss_fake;
+            self.losses.penalty[i] = pen;
+            if g_grad {
+                let lg = g_loss(kind, sf, df);
+                df.iter_mut().for_each(|v| *v *= w);
+                d.backward(df, Some(&mut self.dx), false);
+                self.losses.g[i] = lg;
+            }
+        }
+    }
+
+    fn zero_dx(&mut self) {
+        let outs = self.generator.outputs();
+        self.dx.resize_with(outs.len(), || DMatrix::zeros(0, 0));
+        for (d, x) in self.dx.iter_mut().zip(outs) {
+            ensure(d, x.nrows(), x.ncols());
+            d.fill(0.0);
+        }
+    }
+
+    fn step_d(&mut self, lr: f64) {
+        for i in 0..self.discs.len() {
+            if self.active_at(i, self.iteration) {
+                self.opt_d[i].step(&mut self.discs[i], lr);
+            }
+        }
+    }
+
+    fn step_g(&mut self, lr: f64) {
+        self.generator.backward(&mut self.dx);
+        self.opt_g.step(&mut self.generator, lr);
+        self.generator.after_step();
+    }
+
+    /// One SGDA iteration (public for benchmarks); returns its losses.
+    pub fn step(&mut self, rng: &mut ChaCha8Rng) -> &StepLosses {
+        let t = self.iteration;
+        let total = self.spec.iterations;
+        let lr_d = self.spec.schedule.lr(self.spec.lr_d, t, total);
+        let lr_g = self.spec.schedule.lr(self.spec.lr_g, t, total);
+        let b = self.spec.batch;
+        for i in 0..self.discs.len() {
+            if !self.active_at(i, t) {
+                self.losses.d[i] = f64::NAN;
+                self.losses.g[i] = f64::NAN;
+                self.losses.penalty[i] = f64::NAN;
+            }
+        }
+        match self.spec.update {
+            UpdateRule::Alternating => {
+                for _ in 0..self.spec.n_d {
+                    self.data.draw(b, rng, &mut self.real, &mut self.idx);
+                    self.generator.draw_inputs(b, rng);
+                    self.generator.forward();
+                    self.d_pass(false);
+                    self.step_d(lr_d);
+                    self.grad_evals += 1;
+                }
+                self.generator.draw_inputs(b, rng);
+                self.generator.forward();
+                self.zero_dx();
+                let kind = self.spec.loss;
+                for i in 0..self.discs.len() {
+                    if !self.active_at(i, t) {
+                        continue;
+                    }
+                    let w = self.weights[i];
+                    let [_, sf, _, df] = &mut self.buf;
+                    let d = &mut self.discs[i];
+                    sf.clear();
+                    sf.extend_from_slice(d.forward(self.generator.outputs()));
+                    df.resize(sf.len(), 0.0);
+                    self.losses.g[i] = g_loss(kind, sf, df);
+                    df.iter_mut().for_each(|v| *v *= w);
+                    d.backward(df, Some(&mut self.dx), false);
+                }
+                self.step_g(lr_g);
+                self.grad_evals += 1;
+            }
+            UpdateRule::Simultaneous => {
+                self.data.draw(b, rng, &mut self.real, &mut self.idx);
+                self.generator.draw_inputs(b, rng);
+                self.generator.forward();
+                self.zero_dx();
+                self.d_pass(true);
+                self.step_d(lr_d);
+                self.step_g(lr_g);
+                self.grad_evals += 2;
+            }
+        }
+        self.iteration += 1;
+        &self.losses
+    }
+
+    /// True when every active loss and every parameter is finite (checked
+    /// after iteration `t`, 1-based).
+    fn finite(&self, t: usize) -> bool {
+        let losses_ok = (0..self.discs.len()).all(|i| {
+            !self.active_at(i, t - 1)
+                || (self.losses.d[i].is_finite()
+                    && self.losses.g[i].is_finite()
+                    && self.losses.penalty[i].is_finite())
+        });
+        losses_ok && self.generator.all_finite() && self.discs.iter().all(|d| d.all_finite())
+    }
+
+    /// Runs the remaining iterations up to `spec.iterations`. The callback
+    /// runs after every `eval_every`-th iteration and after the last one; it
+    /// returns true to stop early. A non-finite loss or parameter stops the
+    /// run as [`RunStatus::Diverged`] (the callback is not called on the
+    /// diverged state). Progress bar on stderr unless `quiet` or stderr is
+    /// not a terminal.
+    #[allow(clippy::needless_range_loop)]
+    pub fn run<F>(&mut self, rng: &mut ChaCha8Rng, quiet: bool, mut callback: F) -> TrainResult
+    where
+        F: FnMut(&EvalPoint<'_>) -> bool,
+    {
+        let start = Instant::now();
+        let total = self.spec.iterations;
+        let k = self.discs.len();
+        let bar = if quiet || !std::io::stderr().is_terminal() {
+            indicatif::ProgressBar::hidden()
+        } else {
+            let pb = indicatif::ProgressBar::with_draw_target(
+                Some(total as u64),
+                indicatif::ProgressDrawTarget::stderr(),
+            );
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}",
+            ) {
+                pb.set_style(style);
+            }
+            pb
+        };
+        let zero = StepLosses {
+            d: vec![0.0; k],
+            g: vec![0.0; k],
+            penalty: vec![0.0; k],
+        };
+        let mut sums = zero.clone();
+        let mut mean = zero.clone();
+        let mut counts = vec![0usize; k];
+        let mut status = RunStatus::Completed;
+        let mut diverged_at = None;
+        let mut stopped = false;
+        while self.iteration < total {
+            self.step(rng);
+            let t = self.iteration;
+            if !self.finite(t) {
+                status = RunStatus::Diverged;
+                diverged_at = Some(t);
+                break;
+            }
+            for i in 0..k {
+                if self.active_at(i, t - 1) {
+                    sums.d[i] += self.losses.d[i];
+                    sums.g[i] += self.losses.g[i];
+                    sums.penalty[i] += self.losses.penalty[i];
+                    counts[i] += 1;
+                }
+            }
+            if t.is_multiple_of(100) || t == total {
+                bar.set_position(t as u64);
+                bar.set_message(format!(
+                    "D {:.3} G {:.3}",
+                    self.losses.d[k - 1],
+                    self.losses.g[k - 1]
+                ));
+            }
+            if t.is_multiple_of(self.spec.eval_every.max(1)) || t == total {
+                for i in 0..k {
+                    let c = counts[i] as f64;
+                    let f = |s: f64| if counts[i] > 0 { s / c } else { f64::NAN };
+                    mean.d[i] = f(sums.d[i]);
+                    mean.g[i] = f(sums.g[i]);
+                    mean.penalty[i] = f(sums.penalty[i]);
+                }
+                let point = EvalPoint {
+                    iteration: t,
+                    generator: &self.generator,
+                    disc_levels: &self.levels_of,
+                    losses: &mean,
+                    grad_evals: self.grad_evals,
+                    wall_seconds: start.elapsed().as_secs_f64(),
+                };
+                if callback(&point) {
+                    stopped = t < total;
+                    break;
+                }
+                sums.clone_from(&zero);
+                counts.iter_mut().for_each(|c| *c = 0);
+            }
+        }
+        bar.finish_and_clear();
+        TrainResult {
+            status,
+            iterations: self.iteration,
+            diverged_at,
+            stopped_early: stopped,
+            wall_seconds: start.elapsed().as_secs_f64(),
+            grad_evals: self.grad_evals,
+        }
+    }
+}
