@@ -175,9 +175,25 @@ fn dispatch(cmd: Command) -> Result<()> {
             plot,
         } => sample(&cfg, n as usize, seed, &out, plot.as_deref()),
         Command::Describe { cfg, json, samples } => describe(&cfg, json, samples as usize),
-        Command::Train { cfg, out, seed, data, quiet } => train(&cfg, &out, seed, data.as_deref(), quiet),
-        Command::Generate { checkpoint, n, seed, out } => generate(&checkpoint, n as usize, seed, &out),
-        Command::Seeds { cfg, seeds, jobs, out } => seeds_cmd(&cfg, &seeds, jobs as usize, out.as_deref()),
+        Command::Train {
+            cfg,
+            out,
+            seed,
+            data,
+            quiet,
+        } => train(&cfg, &out, seed, data.as_deref(), quiet),
+        Command::Generate {
+            checkpoint,
+            n,
+            seed,
+            out,
+        } => generate(&checkpoint, n as usize, seed, &out),
+        Command::Seeds {
+            cfg,
+            seeds,
+            jobs,
+            out,
+        } => seeds_cmd(&cfg, &seeds, jobs as usize, out.as_deref()),
     }
 }
 
@@ -347,7 +363,13 @@ fn demo(cfg: &ConfigArgs, out: &Path, seed: u64, quiet: bool) -> Result<()> {
     let batch = t.sample(8, &mut rng);
     for ext in ["png", "svg"] {
         let p = out.join(format!("target_samples.{ext}"));
-        sample_grid(&p, &t, &batch, 8, "Default FSR target: samples at every resolution")?;
+        sample_grid(
+            &p,
+            &t,
+            &batch,
+            8,
+            "Default FSR target: samples at every resolution",
+        )?;
     }
     print_learning_order(&run.summary);
     eprintln!("figures and summary.json in {}", out.display());
@@ -370,7 +392,10 @@ fn train_and_write(cfg: &Config, t: &Target, seed: u64, out: &Path, quiet: bool)
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let eval = EvalSpec::default();
     let run = experiments::run_target(cfg, t, seed, &eval, quiet)?;
-    write_json(&out.join("config.json"), &serde_json::json!({ "config": cfg, "seed": seed, "evaluation": eval }))?;
+    write_json(
+        &out.join("config.json"),
+        &serde_json::json!({ "config": cfg, "seed": seed, "evaluation": eval }),
+    )?;
     write_text(&out.join("metrics.csv"), &experiments::metrics_csv(&run.trace))?;
     write_json(&out.join("summary.json"), &run.summary)?;
     run.generator.save(&out.join("generator.json"))?;
@@ -404,11 +429,15 @@ fn print_level_table(s: &Summary) {
             m.level,
             100.0 * m_true,
             m.min_cos,
-            m.sr_error.map(|e| format!("{e:.3}")).unwrap_or_else(|| "-".into()),
+            m.sr_error
+                .map(|e| format!("{e:.3}"))
+                .unwrap_or_else(|| "-".into()),
             m.mmd2,
             m.mmd2_floor,
             m.p_value,
-            m.t_learned.map(|t| t.to_string()).unwrap_or_else(|| "never".into())
+            m.t_learned
+                .map(|t| t.to_string())
+                .unwrap_or_else(|| "never".into())
         );
     }
 }
@@ -417,7 +446,15 @@ fn print_learning_order(s: &Summary) {
     let times: Vec<String> = s
         .levels
         .iter()
-        .map(|m| format!("t{}={}", m.level, m.t_learned.map(|t| t.to_string()).unwrap_or_else(|| "never".into())))
+        .map(|m| {
+            format!(
+                "t{}={}",
+                m.level,
+                m.t_learned
+                    .map(|t| t.to_string())
+                    .unwrap_or_else(|| "never".into())
+            )
+        })
         .collect();
     let verdict = match s.forward_order {
         Some(true) => "forward (lower resolutions first)",
@@ -427,14 +464,23 @@ fn print_learning_order(s: &Summary) {
     println!("learning order: {} -> {verdict}", times.join(", "));
 }
 
-fn train(cfg_args: &ConfigArgs, out: &Path, seed: Option<u64>, data: Option<&Path>, quiet: bool) -> Result<()> {
+fn train(
+    cfg_args: &ConfigArgs,
+    out: &Path,
+    seed: Option<u64>,
+    data: Option<&Path>,
+    quiet: bool,
+) -> Result<()> {
     let cfg = load(cfg_args)?;
     let seed = seed.unwrap_or(cfg.training.seed);
     if let Some(path) = data {
         let x = fsrgan::data::load_flat_csv(path)?;
         std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
         let run = experiments::run_flat(&cfg, x, seed, quiet)?;
-        write_json(&out.join("config.json"), &serde_json::json!({ "config": cfg, "seed": seed, "data": path }))?;
+        write_json(
+            &out.join("config.json"),
+            &serde_json::json!({ "config": cfg, "seed": seed, "data": path }),
+        )?;
         write_text(&out.join("metrics.csv"), &run.metrics_csv)?;
         write_json(&out.join("summary.json"), &run.summary)?;
         run.generator.save(&out.join("generator.json"))?;
@@ -490,32 +536,55 @@ fn generate(checkpoint: &Path, n: usize, seed: u64, out: &Path) -> Result<()> {
 fn parse_seeds(s: &str) -> Result<Vec<u64>> {
     let bad = || anyhow::anyhow!("--seeds {s:?}: expected a range like 0..10 or a list like 1,5,9");
     if let Some((a, b)) = s.split_once("..") {
-        let (a, b): (u64, u64) = (a.trim().parse().map_err(|_| bad())?, b.trim().parse().map_err(|_| bad())?);
+        let (a, b): (u64, u64) = (
+            a.trim().parse().map_err(|_| bad())?,
+            b.trim().parse().map_err(|_| bad())?,
+        );
         if b <= a {
             return Err(bad());
         }
         return Ok((a..b).collect());
     }
-    s.split(',').map(|x| x.trim().parse().map_err(|_| bad())).collect()
+    s.split(',')
+        .map(|x| x.trim().parse().map_err(|_| bad()))
+        .collect()
 }
 
 fn seeds_cmd(cfg_args: &ConfigArgs, seeds: &str, jobs: usize, out: Option<&Path>) -> Result<()> {
     let cfg = load(cfg_args)?;
     let seeds = parse_seeds(seeds)?;
     let t = build_target(&cfg)?;
-    eprintln!("{} seeds, {} jobs, {} iterations each", seeds.len(), jobs, cfg.training.iterations);
+    eprintln!(
+        "{} seeds, {} jobs, {} iterations each",
+        seeds.len(),
+        jobs,
+        cfg.training.iterations
+    );
     let report = experiments::seeds::run_seeds(&cfg, &t, &seeds, jobs)?;
     for s in &report.summaries {
         let cos: Vec<String> = s.levels.iter().map(|m| format!("{:.3}", m.min_cos)).collect();
-        let sr: Vec<String> = s.levels.iter().skip(1).map(|m| format!("{:.3}", m.sr_error.unwrap_or(f64::NAN))).collect();
-        let tl: Vec<String> = s.levels.iter().map(|m| m.t_learned.map(|t| t.to_string()).unwrap_or_else(|| "-".into())).collect();
+        let sr: Vec<String> = s
+            .levels
+            .iter()
+            .skip(1)
+            .map(|m| format!("{:.3}", m.sr_error.unwrap_or(f64::NAN)))
+            .collect();
+        let tl: Vec<String> = s
+            .levels
+            .iter()
+            .map(|m| m.t_learned.map(|t| t.to_string()).unwrap_or_else(|| "-".into()))
+            .collect();
         println!(
             "seed {:>3}: success {:<5} min cos [{}] SR err [{}] p [{}] t_l [{}] {:.1} s",
             s.seed,
             s.success,
             cos.join(", "),
             sr.join(", "),
-            s.levels.iter().map(|m| format!("{:.2}", m.p_value)).collect::<Vec<_>>().join(", "),
+            s.levels
+                .iter()
+                .map(|m| format!("{:.2}", m.p_value))
+                .collect::<Vec<_>>()
+                .join(", "),
             tl.join(", "),
             s.wall_seconds
         );

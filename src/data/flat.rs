@@ -32,7 +32,12 @@ pub fn parse_flat_csv(bytes: &[u8], source: &str) -> Result<DMatrix<f64>, DataEr
         line: e.position().map_or(0, |p| p.line()),
         reason: e.to_string(),
     };
-    let names: Vec<String> = rdr.headers().map_err(read_err)?.iter().map(str::to_string).collect();
+    let names: Vec<String> = rdr
+        .headers()
+        .map_err(read_err)?
+        .iter()
+        .map(str::to_string)
+        .collect();
     if names.is_empty() || (names.len() == 1 && names[0].is_empty()) {
         return Err(DataError::CsvNoPixelColumns { path: path() });
     }
@@ -53,15 +58,17 @@ pub fn parse_flat_csv(bytes: &[u8], source: &str) -> Result<DMatrix<f64>, DataEr
             });
         }
         for (c, cell) in record.iter().enumerate() {
-            let v: f64 = cell.parse().ok().filter(|v: &f64| v.is_finite()).ok_or_else(|| {
-                DataError::FlatValue {
-                    path: path(),
-                    line,
-                    column: c + 1,
-                    name: names[c].clone(),
-                    value: cell.to_string(),
-                }
-            })?;
+            let v: f64 =
+                cell.parse()
+                    .ok()
+                    .filter(|v: &f64| v.is_finite())
+                    .ok_or_else(|| DataError::FlatValue {
+                        path: path(),
+                        line,
+                        column: c + 1,
+                        name: names[c].clone(),
+                        value: cell.to_string(),
+                    })?;
             values.push(v);
         }
         rows += 1;

@@ -30,11 +30,11 @@ pub mod load;
 pub mod multires;
 pub mod spec;
 
+pub use flat::{load_flat_csv, parse_flat_csv};
 pub use fsr_check::{
     BaselineOptions, CheckOptions, Estimate, Explained, FsrCheck, Intervals, LevelCheck, SparseBaseline,
     check_fsr, check_fsr_baseline, coarse_linear, hidden_features, shuffled_control, split_samples,
 };
-pub use flat::{load_flat_csv, parse_flat_csv};
 pub use load::{ColorMode, CsvOptions, Image, decode_png, load_csv, load_png, parse_csv};
 pub use multires::{MultiRes, pyramid, random_patches, standardize};
 pub use spec::{DataKind, DataSpec, RawData, RawPaths, parse_data_section};
@@ -60,7 +60,9 @@ pub enum DataError {
         height: usize,
         max: usize,
     },
-    #[error("{path}: CSV line {line}, column {column} ({name}): {value:?} is not a finite number; flat data must be numeric")]
+    #[error(
+        "{path}: CSV line {line}, column {column} ({name}): {value:?} is not a finite number; flat data must be numeric"
+    )]
     FlatValue {
         path: String,
         line: u64,

@@ -57,12 +57,14 @@ pub fn learning_curves(path: &Path, trace: &[EvalRow], summary: &Summary) -> Res
         })
         .collect();
     let mut mmd = series(&|m| Some(m.mmd2.max(1e-7)), 1);
-    mmd.extend((1..=levels).map(|l| Series {
-        name: format!("floor {l}"),
-        points: trace
-            .iter()
-            .map(|r| (r.iteration as f64, r.levels[l - 1].mmd2_floor.max(1e-7)))
-            .collect(),
+    mmd.extend((1..=levels).map(|l| {
+        Series {
+            name: format!("floor {l}"),
+            points: trace
+                .iter()
+                .map(|r| (r.iteration as f64, r.levels[l - 1].mmd2_floor.max(1e-7)))
+                .collect(),
+        }
     }));
     let panels = vec![
         LineChart {
@@ -93,7 +95,12 @@ pub fn learning_curves(path: &Path, trace: &[EvalRow], summary: &Summary) -> Res
             ..Default::default()
         },
     ];
-    plots::panel_lines(path, "Learning curves per level (t_l = level stays recovered)", &panels, 3)
+    plots::panel_lines(
+        path,
+        "Learning curves per level (t_l = level stays recovered)",
+        &panels,
+        3,
+    )
 }
 
 /// Real (top rows) and generated (bottom rows) samples at every level.
@@ -122,14 +129,28 @@ pub fn real_vs_generated(
             format!("level {l} ({h}x{w})")
         })
         .collect();
-    plots::image_grid(path, "Real vs generated samples", &grid, &cols, &titles, Range::Auto)
+    plots::image_grid(
+        path,
+        "Real vs generated samples",
+        &grid,
+        &cols,
+        &titles,
+        Range::Auto,
+    )
 }
 
 /// True (top) vs learned (bottom) dictionary of one level, in matched order.
-pub fn dictionaries(path: &Path, target: &Target, generator: &Generator, level: usize) -> Result<(), PlotError> {
+pub fn dictionaries(
+    path: &Path,
+    target: &Target,
+    generator: &Generator,
+    level: usize,
+) -> Result<(), PlotError> {
     let g = &target.spec.geometry;
     let Some(fsr) = generator.as_fsr() else {
-        return Err(PlotError::InvalidInput("dictionaries need an fsr generator".into()));
+        return Err(PlotError::InvalidInput(
+            "dictionaries need an fsr generator".into(),
+        ));
     };
     let v_true = &target.levels[level - 1].v;
     let v_learned = fsr.dictionary(level);

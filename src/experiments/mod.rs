@@ -4,9 +4,13 @@
 //! `metrics`, and out to `plots` and the CLI.
 
 pub mod figures;
+pub mod fits;
+pub mod report;
 pub mod run;
 pub mod seeds;
+pub mod sweep;
 
 pub use run::{
-    EvalRow, EvalSpec, FlatOutput, FlatSummary, RunError, RunOutput, Summary, metrics_csv, run_flat, run_target,
+    EvalRow, EvalSpec, FlatOutput, FlatSummary, RunError, RunOutput, Summary, metrics_csv, run_flat,
+    run_target,
 };

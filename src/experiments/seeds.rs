@@ -38,7 +38,11 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
     }
     v.sort_by(f64::total_cmp);
     let n = v.len();
-    Some(if n % 2 == 1 { v[n / 2] } else { 0.5 * (v[n / 2 - 1] + v[n / 2]) })
+    Some(if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        0.5 * (v[n / 2 - 1] + v[n / 2])
+    })
 }
 
 impl SeedsReport {
@@ -60,12 +64,19 @@ impl SeedsReport {
             median_min_cos: (0..levels)
                 .map(|l| median(col(&|s, l| Some(s.levels[l].min_cos), l)).unwrap_or(f64::NAN))
                 .collect(),
-            median_sr_error: (0..levels).map(|l| median(col(&|s, l| s.levels[l].sr_error, l))).collect(),
+            median_sr_error: (0..levels)
+                .map(|l| median(col(&|s, l| s.levels[l].sr_error, l)))
+                .collect(),
             median_t_learned: (0..levels)
                 .map(|l| median(col(&|s, l| s.levels[l].t_learned.map(|t| t as f64), l)))
                 .collect(),
             learned: (0..levels)
-                .map(|l| summaries.iter().filter(|s| s.levels[l].t_learned.is_some()).count())
+                .map(|l| {
+                    summaries
+                        .iter()
+                        .filter(|s| s.levels[l].t_learned.is_some())
+                        .count()
+                })
                 .collect(),
             forward_among_successes,
             with_order,
@@ -88,8 +99,12 @@ impl SeedsReport {
                 self.learned[l],
                 self.runs,
                 self.median_min_cos[l],
-                self.median_sr_error[l].map(|e| format!("{e:.3}")).unwrap_or_else(|| "-".into()),
-                self.median_t_learned[l].map(|t| format!("{t:.0}")).unwrap_or_else(|| "-".into()),
+                self.median_sr_error[l]
+                    .map(|e| format!("{e:.3}"))
+                    .unwrap_or_else(|| "-".into()),
+                self.median_t_learned[l]
+                    .map(|t| format!("{t:.0}"))
+                    .unwrap_or_else(|| "-".into()),
             ));
         }
         s.push_str(&format!(

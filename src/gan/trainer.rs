@@ -411,6 +411,11 @@ impl Trainer {
         })
     }
 
+    /// Replaces the source of real mini-batches (benchmarks, the peer check).
+    pub fn set_data(&mut self, data: DataSource) {
+        self.data = data;
+    }
+
     /// 1-based level each discriminator reads.
     pub fn disc_levels(&self) -> &[usize] {
         &self.levels_of

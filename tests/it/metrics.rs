@@ -175,6 +175,8 @@ fn w1_unequal_sizes_known_answers() {
 }
 
 proptest! {
+    #![proptest_config(crate::strategies::config(256))]
+
     #[test]
     fn w1_unequal_sizes_equals_common_refinement(
         a in proptest::collection::vec(-10.0f64..10.0, 1..20),
@@ -416,7 +418,7 @@ fn cos_matrix_strategy() -> impl Strategy<Value = DMatrix<f64>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(crate::strategies::config(256))]
 
     #[test]
     fn kuhn_munkres_equals_brute_force(cos in cos_matrix_strategy()) {

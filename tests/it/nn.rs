@@ -91,7 +91,7 @@ fn act_strategy() -> impl Strategy<Value = Activation> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(crate::strategies::config(64))]
 
     /// f' and f'' against central differences, away from the kink at 0.
     #[test]

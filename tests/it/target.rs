@@ -204,13 +204,11 @@ proptest! {
             _ => format!("{value}"),
         };
         let set = format!("target.{name}={val}");
-        if let Ok(raw) = parse_raw("", "t", &[set]) {
-            if let Ok(cfg) = raw.check() {
-                let spec = cfg.target;
-                if spec.geometry.patches(spec.geometry.levels) * spec.geometry.patch_dim() <= 4096 {
-                    let _ = Target::new(&spec);
-                }
-            }
+        if let Ok(raw) = parse_raw("", "t", &[set])
+            && let Ok(cfg) = raw.check()
+            && cfg.target.geometry.patches(cfg.target.geometry.levels) * cfg.target.geometry.patch_dim() <= 4096
+        {
+            let _ = Target::new(&cfg.target);
         }
     }
 }
@@ -246,7 +244,8 @@ fn each_target_rule_has_its_own_error() {
         let sets: Vec<String> = set.split(';').map(String::from).collect();
         parse_raw("", "t", &sets).and_then(|r| r.check()).unwrap_err()
     };
-    let cases: Vec<(&str, fn(&ConfigError) -> bool)> = vec![
+    type Case = (&'static str, fn(&ConfigError) -> bool);
+    let cases: Vec<Case> = vec![
         ("target.levels=0", |e| {
             matches!(
                 e,
