@@ -111,6 +111,27 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Claim C7 on real data: how much of level l's detail is predicted from level l-1.
+    CheckFsr {
+        #[command(flatten)]
+        cfg: ConfigArgs,
+        /// Data files (a CSV image set, or PNG photographs); default: the config's [data] paths.
+        #[arg(long, num_args = 1..)]
+        data: Vec<PathBuf>,
+        /// Resolutions (default: the config's data.levels).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(2..=8))]
+        levels: Option<u64>,
+        /// Patch side (default: the config's data.patch_side).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=256))]
+        patch_side: Option<u64>,
+        /// Use this trained generator's sparse codes as the hidden features
+        /// (default: a sparse-coding baseline fitted on the data).
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Statistics of the realised target: activation rates, coherence, pooling.
     Describe {
         #[command(flatten)]
@@ -121,6 +142,33 @@ enum Command {
         /// Samples used for the statistics.
         #[arg(long, default_value_t = 4000, value_parser = clap::value_parser!(u64).range(10..=1_000_000))]
         samples: u64,
+    },
+    /// Run a sweep file's cells in parallel; one JSON line per finished cell (resumable, shardable).
+    Sweep {
+        /// Sweep file (TOML): base config, set, seeds, [budget], [axes] or [[grid]].
+        #[arg(long)]
+        sweep: PathBuf,
+        /// Results file (JSON lines), appended cell by cell.
+        #[arg(long)]
+        out: PathBuf,
+        /// Parallel trainings.
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=256))]
+        jobs: u64,
+        /// Run only the cells with index % n == i (cluster job arrays), e.g. 0/4.
+        #[arg(long, value_name = "I/N")]
+        shard: Option<String>,
+        /// Continue an existing results file: skip its cells, redo a partial last line.
+        #[arg(long)]
+        resume: bool,
+    },
+    /// Claims table (C1-C6) and figures from sweep results (shards are merged).
+    Report {
+        /// Results files (JSON lines) of `sweep`, one or more.
+        #[arg(long, num_args = 1.., required = true)]
+        results: Vec<PathBuf>,
+        /// Output folder: claims.md, claims.json, figures.
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -175,6 +223,9 @@ fn dispatch(cmd: Command) -> Result<()> {
             plot,
         } => sample(&cfg, n as usize, seed, &out, plot.as_deref()),
         Command::Describe { cfg, json, samples } => describe(&cfg, json, samples as usize),
+        Command::CheckFsr { cfg, data, levels, patch_side, checkpoint, json } => {
+            check_fsr(&cfg, &data, levels, patch_side, checkpoint.as_deref(), json)
+        }
         Command::Train {
             cfg,
             out,
@@ -194,6 +245,14 @@ fn dispatch(cmd: Command) -> Result<()> {
             jobs,
             out,
         } => seeds_cmd(&cfg, &seeds, jobs as usize, out.as_deref()),
+        Command::Sweep {
+            sweep,
+            out,
+            jobs,
+            shard,
+            resume,
+        } => Ok(experiments::sweep::cli_sweep(&sweep, &out, jobs as usize, shard.as_deref(), resume)?),
+        Command::Report { results, out } => Ok(experiments::report::cli_report(&results, &out)?),
     }
 }
 
@@ -495,6 +554,34 @@ fn train(
         );
         return Ok(());
     }
+    if let Some(spec) = &cfg.data {
+        let data = spec.load()?;
+        std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+        eprintln!(
+            "real data: {} samples, {} levels of {}x{} patches",
+            data.samples(),
+            data.geometry.levels,
+            data.geometry.side,
+            data.geometry.side
+        );
+        let run = experiments::real::run_data(&cfg, &data, seed, quiet)?;
+        write_json(&out.join("config.json"), &serde_json::json!({ "config": cfg, "seed": seed }))?;
+        write_text(&out.join("metrics.csv"), &run.metrics_csv)?;
+        write_json(&out.join("summary.json"), &run.summary)?;
+        run.generator.save(&out.join("generator.json"))?;
+        experiments::real::real_figures(out, &run, seed)?;
+        println!("status {:?} after {} iterations ({:.1} s)", run.summary.status, run.summary.iterations, run.summary.wall_seconds);
+        println!("{:>5} {:>10} {:>10} {:>8} {:>16} {:>16}", "level", "MMD^2", "floor", "p-value", "localisation", "orientation");
+        for l in &run.summary.levels {
+            println!(
+                "{:>5} {:>10.2e} {:>10.2e} {:>8.3} {:>7.2} (rnd {:.2}) {:>7.2} (rnd {:.2})",
+                l.level, l.mmd2, l.mmd2_floor, l.p_value, l.learned_atoms.localisation, l.random_atoms.localisation,
+                l.learned_atoms.orientation, l.random_atoms.orientation
+            );
+        }
+        eprintln!("outputs in {}", out.display());
+        return Ok(());
+    }
     let t = build_target(&cfg)?;
     let run = train_and_write(&cfg, &t, seed, out, quiet)?;
     print_learning_order(&run.summary);
@@ -619,4 +706,72 @@ fn csv_header_for(g: &fsrgan::target::Geometry) -> Vec<String> {
         }
     }
     cols
+}
+
+fn check_fsr(
+    cfg_args: &ConfigArgs,
+    data: &[PathBuf],
+    levels: Option<u64>,
+    patch_side: Option<u64>,
+    checkpoint: Option<&Path>,
+    json: bool,
+) -> Result<()> {
+    let cfg = load(cfg_args)?;
+    let Some(mut spec) = cfg.data.clone() else {
+        bail!("check-fsr needs a [data] section: use --config configs/digits.toml or configs/natural.toml");
+    };
+    if !data.is_empty() {
+        spec.paths = data.to_vec();
+    }
+    if let Some(l) = levels {
+        spec.levels = l as usize;
+    }
+    if let Some(p) = patch_side {
+        spec.patch_side = p as usize;
+    }
+    let multires = spec.load()?;
+    let opts = fsrgan::data::CheckOptions::default();
+    let (report, features) = match checkpoint {
+        Some(path) => {
+            let g = Generator::load(path)?;
+            let Some(fsr) = g.as_fsr() else {
+                bail!("--checkpoint {}: not an fsr generator", path.display());
+            };
+            if fsr.geometry != multires.geometry {
+                bail!(
+                    "--checkpoint {}: trained on {:?}, but the data has {:?}",
+                    path.display(),
+                    fsr.geometry,
+                    multires.geometry
+                );
+            }
+            let r = fsrgan::data::check_fsr(&multires, &opts, |l, x| experiments::real::learner_codes(fsr, l, x))?;
+            (r, "the learner's sparse codes ReLU(V^+ x)")
+        }
+        None => (
+            fsrgan::data::check_fsr_baseline(&multires, &opts, &fsrgan::data::BaselineOptions::default())?,
+            "a sparse-coding baseline fitted on the data",
+        ),
+    };
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+        return Ok(());
+    }
+    println!(
+        "C7: explained variance of level-l detail (held-out, 95% bootstrap interval); {} samples; hidden features = {features}",
+        multires.samples()
+    );
+    println!("{:>5} {:>26} {:>26} {:>26}", "level", "coarse linear", "hidden features", "shuffled control");
+    let fmt = |v: f64, i: [f64; 2]| format!("{v:.3} [{:.3}, {:.3}]", i[0], i[1]);
+    for l in &report.levels {
+        let (e, i) = (&l.explained_variance, &l.intervals);
+        println!(
+            "{:>5} {:>26} {:>26} {:>26}",
+            l.level,
+            fmt(e.coarse_linear, i.coarse_linear),
+            fmt(e.hidden_features, i.hidden_features),
+            fmt(e.shuffled_control, i.shuffled_control)
+        );
+    }
+    Ok(())
 }

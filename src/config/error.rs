@@ -124,4 +124,8 @@ pub enum ConfigError {
     LevelWeight { index: usize, value: f64 },
     #[error("training.level_weights: all zero; at least one level must have a positive weight")]
     LevelWeightsZero,
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
+    #[error("data.levels = {data} but target.levels = {target}: the [target] section sizes the learner, so the two must agree")]
+    DataLevels { data: usize, target: usize },
 }

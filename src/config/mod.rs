@@ -16,6 +16,7 @@ pub use learner::RawLearner;
 pub use target::RawTarget;
 pub use training::RawTraining;
 
+use crate::data::{DataSpec, RawData};
 use crate::gan::{LearnerSpec, TrainingSpec};
 use crate::target::TargetSpec;
 
@@ -50,6 +51,10 @@ pub struct RawConfig {
     pub target: RawTarget,
     pub learner: RawLearner,
     pub training: RawTraining,
+    /// Real data (`configs/digits.toml`, `configs/natural.toml`): when
+    /// present, `train` learns it instead of the target, and the
+    /// `[target]` section only sizes the learner (widths, latent_dim).
+    pub data: Option<RawData>,
 }
 
 /// A checked config.
@@ -58,6 +63,7 @@ pub struct Config {
     pub target: TargetSpec,
     pub learner: LearnerSpec,
     pub training: TrainingSpec,
+    pub data: Option<DataSpec>,
 }
 
 impl RawConfig {
@@ -68,10 +74,20 @@ impl RawConfig {
         let training = self.training.check()?;
         // Per-level training lists must match the target's level count.
         training.per_level(target.geometry.levels)?;
+        let data = self.data.as_ref().map(|d| d.validate()).transpose()?;
+        if let Some(d) = &data
+            && d.levels != target.geometry.levels
+        {
+            return Err(ConfigError::DataLevels {
+                data: d.levels,
+                target: target.geometry.levels,
+            });
+        }
         Ok(Config {
             target,
             learner,
             training,
+            data,
         })
     }
 }

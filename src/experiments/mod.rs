@@ -6,6 +6,7 @@
 pub mod figures;
 pub mod fits;
 pub mod report;
+pub mod real;
 pub mod run;
 pub mod seeds;
 pub mod sweep;

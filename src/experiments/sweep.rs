@@ -1120,3 +1120,59 @@ fn relabel(r: &CellRecord, cell: &Cell) -> CellRecord {
         ..r.clone()
     }
 }
+
+/// `fsrgan sweep`: loads the sweep file, runs it, prints a one-line
+/// summary per cell (stderr) and a closing line (stdout).
+pub fn cli_sweep(
+    sweep: &Path,
+    out: &Path,
+    jobs: usize,
+    shard: Option<&str>,
+    resume: bool,
+) -> Result<(), SweepError> {
+    let s = Sweep::load(sweep)?;
+    let shard = match shard {
+        Some(x) => x.parse::<Shard>()?,
+        None => Shard::default(),
+    };
+    eprintln!(
+        "sweep {}: {} cells ({} grids x {} seeds), T_max {} iterations, eval every {}, {} jobs, shard {}/{}",
+        sweep.display(),
+        s.cell_count(),
+        s.grids.len(),
+        s.seeds.len(),
+        s.iterations,
+        s.eval_every,
+        jobs,
+        shard.index,
+        shard.count
+    );
+    let o = run_sweep(
+        &s,
+        out,
+        &SweepOptions {
+            jobs,
+            shard,
+            resume,
+            quiet: false,
+        },
+    )?;
+    if o.truncated_partial {
+        eprintln!("resume: cut a partial last line; its cell was redone");
+    }
+    if o.bad_lines > 0 {
+        eprintln!("resume: {} unparsable line(s) in the file were ignored", o.bad_lines);
+    }
+    println!(
+        "{} cells in shard, {} already done, {} written ({} trainings): {} successes, {} diverged, {} errors -> {}",
+        o.in_shard,
+        o.skipped,
+        o.written,
+        o.trainings,
+        o.successes,
+        o.diverged,
+        o.errors,
+        out.display()
+    );
+    Ok(())
+}

@@ -299,6 +299,16 @@ impl Params for Critic {
 
 /// A discriminator on the patches of one level (module docs), its score
 /// per sample being the mean of the critic over the sample's patches.
+///
+/// # Structured products (no stacked input is built)
+/// With `W = [W_X | W_P | W_pos]` (child pixels, parent pixels, one-hot
+/// position columns) the critic's pre-activation of patch `j` is `W_X x_j +
+/// W_P x_{j/r} + W_pos[:, pos(j)] + b`. The parent term is computed once per
+/// *parent* (`[h x n][n x B P_{l-1}]`, a quarter of the columns for `r = 4`)
+/// and the one-hot product is a column lookup; in backward, `dW_P = (sum over
+/// children of dH) X_{l-1}^T` and `dX_{l-1} = W_P^T (sum over children of
+/// dH)` likewise run at parent resolution, and `dW_pos` / `db` are column
+/// sums. Every product reads the per-level batches in place.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PatchDisc {
     /// 1-based level whose patches it reads.
@@ -312,10 +322,24 @@ pub struct PatchDisc {
     /// One-hot position slots (`p mod positions`); 0 = no position input.
     pub positions: usize,
     pub critic: Critic,
+    /// Inputs of the last [`Self::forward`] (the copying convenience API).
     #[serde(skip)]
-    u: DMatrix<f64>,
+    xin: Vec<DMatrix<f64>>,
+    /// `W_P X_{l-1}` (`h x B P_{l-1}`).
     #[serde(skip)]
-    du: DMatrix<f64>,
+    qp: DMatrix<f64>,
+    /// Sum of `dH` over the children of each parent (`h x B P_{l-1}`).
+    #[serde(skip)]
+    dhs: DMatrix<f64>,
+    /// `b + W_pos[:, p]` per position (`h x max(positions, 1)`).
+    #[serde(skip)]
+    bpos: Vec<f64>,
+    /// `diag(a) W_D` (penalty).
+    #[serde(skip)]
+    wa: DMatrix<f64>,
+    /// `sigma'(H) Gb^T` (penalty).
+    #[serde(skip)]
+    e: DMatrix<f64>,
     #[serde(skip)]
     dcol: Vec<f64>,
     #[serde(skip)]
@@ -344,8 +368,12 @@ impl PatchDisc {
             parent,
             positions,
             critic: Critic::new(inputs, width, act, rng),
-            u: DMatrix::zeros(0, 0),
-            du: DMatrix::zeros(0, 0),
+            xin: Vec::new(),
+            qp: DMatrix::zeros(0, 0),
+            dhs: DMatrix::zeros(0, 0),
+            bpos: Vec::new(),
+            wa: DMatrix::zeros(0, 0),
+            e: DMatrix::zeros(0, 0),
             dcol: Vec::new(),
             scores: Vec::new(),
         }
@@ -362,55 +390,182 @@ impl PatchDisc {
         self.patch_dim * (1 + self.parent as usize)
     }
 
-    /// The stacked input `U = [X_l; X_{l-1}(parent cols); onehot]`, `d x (B P_l)`
-    /// (the parent of column `j` is column `j / r`), of the last forward.
-    pub fn input(&self) -> &DMatrix<f64> {
-        &self.u
-    }
-
-    fn build(&mut self, xs: &[DMatrix<f64>]) {
+    /// The stacked input `U = [X_l; X_{l-1}(parent cols); onehot]`, `d x (B
+    /// P_l)` (the parent of column `j` is column `j / r`), built on demand
+    /// (tests, diagnostics; training never builds it).
+    pub fn stacked_input(&self, xs: &[DMatrix<f64>]) -> DMatrix<f64> {
         let n = self.patch_dim;
         let x = &xs[self.level - 1];
         let cols = x.ncols();
         let d = self.critic.inputs();
-        ensure(&mut self.u, d, cols);
-        let u = self.u.as_mut_slice();
-        let xd = x.as_slice();
-        let parent = if self.parent {
-            Some(&xs[self.level - 2])
-        } else {
-            None
-        };
+        let mut u = DMatrix::zeros(d, cols);
+        let parent = self.parent.then(|| &xs[self.level - 2]);
         let r = parent.map_or(1, |p| cols / p.ncols().max(1));
         for j in 0..cols {
-            let col = &mut u[j * d..(j + 1) * d];
-            col[..n].copy_from_slice(&xd[j * n..(j + 1) * n]);
-            let mut off = n;
+            let mut col = u.column_mut(j);
+            col.rows_mut(0, n).copy_from(&x.column(j));
             if let Some(p) = parent {
-                let q = j / r;
-                col[n..2 * n].copy_from_slice(&p.as_slice()[q * n..(q + 1) * n]);
-                off = 2 * n;
+                col.rows_mut(n, n).copy_from(&p.column(j / r));
             }
             if self.positions > 0 {
-                let pos = &mut col[off..];
-                pos.fill(0.0);
-                pos[(j % self.patches) % self.positions] = 1.0;
+                col[self.data_rows() + (j % self.patches) % self.positions] = 1.0;
             }
+        }
+        u
+    }
+
+    /// Children per parent column (1 without parent input).
+    fn fan(&self, xs: &[DMatrix<f64>]) -> usize {
+        if self.parent {
+            xs[self.level - 1].ncols() / xs[self.level - 2].ncols().max(1)
+        } else {
+            1
         }
     }
 
     /// Scores per sample, `D_l(sample b) = mean_p f(u_{b,p})`, for the
-    /// per-level batch `xs` (index `l-1`).
+    /// per-level batch `xs` (index `l-1`). Keeps a copy of the inputs for
+    /// [`Self::backward`] / [`Self::penalty`]; the trainer uses the
+    /// copy-free [`Self::forward_on`] family.
     pub fn forward(&mut self, xs: &[DMatrix<f64>]) -> &[f64] {
-        self.build(xs);
-        let p = self.patches;
-        let s = self.critic.forward(MatRef::of(&self.u));
-        let b = s.ncols() / p;
-        self.scores.resize(b, 0.0);
-        for (k, out) in self.scores.iter_mut().enumerate() {
-            *out = s.as_slice()[k * p..(k + 1) * p].iter().sum::<f64>() / p as f64;
+        self.xin.clone_from(&xs.to_vec());
+        self.forward_on(xs)
+    }
+
+    /// As [`Self::forward`], without keeping the inputs: pass the same `xs`
+    /// to [`Self::backward_on`] / [`Self::penalty_on`].
+    pub fn forward_on(&mut self, xs: &[DMatrix<f64>]) -> &[f64] {
+        let n = self.patch_dim;
+        let r = self.fan(xs);
+        let off = self.data_rows();
+        let (patches, positions) = (self.patches, self.positions);
+        let PatchDisc {
+            critic: c,
+            qp,
+            bpos,
+            scores,
+            ..
+        } = self;
+        let x = &xs[self.level - 1];
+        let cols = x.ncols();
+        let h = c.width();
+        let w = c.hidden.w.as_slice();
+        ensure(&mut c.pre, h, cols);
+        // H = W_X X   [h x n][n x B P_l]
+        let wx = MatRef { data: &w[..h * n], rows: h, cols: n };
+        gemm(&mut c.pre, 1.0, &wx.v(), x, 0.0);
+        if self.parent {
+            // Q = W_P X_{l-1}   [h x n][n x B P_{l-1}] (once per parent)
+            let xp = &xs[self.level - 2];
+            ensure(qp, h, xp.ncols());
+            let wp = MatRef {
+                data: &w[h * n..2 * h * n],
+                rows: h,
+                cols: n,
+            };
+            gemm(qp, 1.0, &wp.v(), xp, 0.0);
         }
-        &self.scores
+        let npos = positions.max(1);
+        bpos.resize(h * npos, 0.0);
+        for (p, bp) in bpos.chunks_exact_mut(h.max(1)).enumerate() {
+            bp.copy_from_slice(c.hidden.b.as_slice());
+            if positions > 0 {
+                for (d, wv) in bp.iter_mut().zip(&w[(off + p) * h..(off + p + 1) * h]) {
+                    *d += wv;
+                }
+            }
+        }
+        ensure(&mut c.post, h, cols);
+        ensure(&mut c.slope, h, cols);
+        ensure(&mut c.score, 1, cols);
+        let a = c.out.w.as_slice();
+        let c0 = c.out.b[0];
+        let q = self.parent.then(|| qp.as_slice());
+        let (pre, post, slope, score) = (
+            c.pre.as_mut_slice(),
+            c.post.as_mut_slice(),
+            c.slope.as_mut_slice(),
+            c.score.as_mut_slice(),
+        );
+        for j in 0..cols {
+            let pos = if positions > 0 { (j % patches) % positions } else { 0 };
+            let rg = j * h..(j + 1) * h;
+            let qj = q.map(|q| &q[(j / r) * h..(j / r + 1) * h]);
+            score[j] = c0
+                + c.act.fused_column(
+                    &mut pre[rg.clone()],
+                    &bpos[pos * h..(pos + 1) * h],
+                    qj,
+                    &mut post[rg.clone()],
+                    &mut slope[rg],
+                    a,
+                );
+        }
+        let b = cols / patches;
+        scores.resize(b, 0.0);
+        let inv = 1.0 / patches as f64;
+        for (k, out) in scores.iter_mut().enumerate() {
+            *out = score[k * patches..(k + 1) * patches].iter().sum::<f64>() * inv;
+        }
+        scores
+    }
+
+    /// Column sums of `c.dh` into `db`, `dW_pos` (with `params`) and, with a
+    /// parent input, the per-parent sums `dhs`; then `dW_X += dH X^T`, `dW_P
+    /// += dHs X_{l-1}^T` (with `params`).
+    fn hidden_grads(&mut self, xs: &[DMatrix<f64>], params: bool) {
+        let n = self.patch_dim;
+        let r = self.fan(xs);
+        let off = self.data_rows();
+        let (patches, positions, parent, level) = (self.patches, self.positions, self.parent, self.level);
+        let PatchDisc { critic: c, dhs, .. } = self;
+        let (h, cols) = c.dh.shape();
+        let params = params && !c.frozen_hidden;
+        if parent {
+            ensure(dhs, h, cols / r.max(1));
+            dhs.fill(0.0);
+        }
+        if !params && !parent {
+            return;
+        }
+        c.visit(&mut |_, _| {});
+        {
+            let dh = c.dh.as_slice();
+            let gb = c.hidden.gb.as_mut_slice();
+            let gw = c.hidden.gw.as_mut_slice();
+            let ds = dhs.as_mut_slice();
+            for j in 0..cols {
+                let dj = &dh[j * h..(j + 1) * h];
+                if params {
+                    for (g, v) in gb.iter_mut().zip(dj) {
+                        *g += v;
+                    }
+                    if positions > 0 {
+                        let p = off + (j % patches) % positions;
+                        for (g, v) in gw[p * h..(p + 1) * h].iter_mut().zip(dj) {
+                            *g += v;
+                        }
+                    }
+                }
+                if parent {
+                    let q = j / r;
+                    for (g, v) in ds[q * h..(q + 1) * h].iter_mut().zip(dj) {
+                        *g += v;
+                    }
+                }
+            }
+        }
+        if params {
+            let gw = c.hidden.gw.as_mut_slice();
+            // dW_X += dH X^T   [h x B P_l][B P_l x n]
+            let x = MatRef::of(&xs[level - 1]);
+            gemm(&mut view_mut(&mut gw[..h * n], h, n), 1.0, &c.dh, &x.t(), 1.0);
+            if parent {
+                // dW_P += dHs X_{l-1}^T   [h x B P_{l-1}][B P_{l-1} x n]
+                let xp = MatRef::of(&xs[level - 2]);
+                gemm(&mut view_mut(&mut gw[h * n..2 * h * n], h, n), 1.0, dhs, &xp.t(), 1.0);
+            }
+        }
     }
 
     /// Backward after [`Self::forward`] given `d_sample = dL/dD_l(sample)`.
@@ -418,45 +573,68 @@ impl PatchDisc {
     /// `dL/dX_l` to `dxs[l-1]` and `dL/dX_{l-1}` to `dxs[l-2]` (a parent
     /// column receives the sum over its `r` children).
     pub fn backward(&mut self, d_sample: &[f64], dxs: Option<&mut [DMatrix<f64>]>, params: bool) {
+        let xs = std::mem::take(&mut self.xin);
+        self.backward_on(&xs, d_sample, dxs, params);
+        self.xin = xs;
+    }
+
+    /// [`Self::backward`] after [`Self::forward_on`] on the same `xs`:
+    /// - `dc += d 1`; `da += A d`; `dH = (a d^T) ⊙ sigma'(H)`;
+    /// - `db += dH 1`, `dW_pos`, `dW_X`, `dW_P` ([`Self`] docs);
+    /// - `dX_l += W_X^T dH` (`[n x h][h x B P_l]`), `dX_{l-1} += W_P^T dHs`.
+    pub fn backward_on(
+        &mut self,
+        xs: &[DMatrix<f64>],
+        d_sample: &[f64],
+        dxs: Option<&mut [DMatrix<f64>]>,
+        params: bool,
+    ) {
         let p = self.patches;
-        let cols = self.u.ncols();
+        let n = self.patch_dim;
+        let c = &mut self.critic;
+        let (h, cols) = c.pre.shape();
         self.dcol.resize(cols, 0.0);
+        let inv = 1.0 / p as f64;
         for (j, d) in self.dcol.iter_mut().enumerate() {
-            *d = d_sample[j / p] / p as f64;
+            *d = d_sample[j / p] * inv;
         }
-        let want_dx = dxs.is_some();
-        self.critic.backward(
-            MatRef::of(&self.u),
-            &self.dcol,
-            if want_dx { Some(&mut self.du) } else { None },
-            params,
-        );
-        if let Some(dxs) = dxs {
-            let n = self.patch_dim;
-            let d = self.critic.inputs();
-            let du = self.du.as_slice();
-            let l = self.level;
-            {
-                let dx = dxs[l - 1].as_mut_slice();
-                for j in 0..cols {
-                    for (a, b) in dx[j * n..(j + 1) * n].iter_mut().zip(&du[j * d..j * d + n]) {
-                        *a += b;
+        ensure(&mut c.dh, h, cols);
+        if params {
+            c.visit(&mut |_, _| {});
+            c.out.gb[0] += self.dcol.iter().sum::<f64>();
+        }
+        {
+            let a = c.out.w.as_slice();
+            let ga = c.out.gw.as_mut_slice();
+            let (slope, post, dh) = (c.slope.as_slice(), c.post.as_slice(), c.dh.as_mut_slice());
+            for (j, &dj) in self.dcol.iter().enumerate() {
+                let rg = j * h..(j + 1) * h;
+                for ((d, s), ai) in dh[rg.clone()].iter_mut().zip(&slope[rg.clone()]).zip(a) {
+                    *d = ai * dj * s;
+                }
+                if params {
+                    for (g, v) in ga.iter_mut().zip(&post[rg]) {
+                        *g += v * dj;
                     }
                 }
             }
+        }
+        self.hidden_grads(xs, params);
+        if let Some(dxs) = dxs {
+            let c = &self.critic;
+            let w = c.hidden.w.as_slice();
+            let l = self.level;
+            // dX_l += W_X^T dH   [n x h][h x B P_l]
+            let wx = MatRef { data: &w[..h * n], rows: h, cols: n };
+            gemm(&mut dxs[l - 1], 1.0, &wx.t(), &c.dh, 1.0);
             if self.parent {
-                let dxp = &mut dxs[l - 2];
-                let r = cols / dxp.ncols().max(1);
-                let dxp = dxp.as_mut_slice();
-                for j in 0..cols {
-                    let q = j / r;
-                    for (a, b) in dxp[q * n..(q + 1) * n]
-                        .iter_mut()
-                        .zip(&du[j * d + n..j * d + 2 * n])
-                    {
-                        *a += b;
-                    }
-                }
+                // dX_{l-1} += W_P^T dHs   [n x h][h x B P_{l-1}]
+                let wp = MatRef {
+                    data: &w[h * n..2 * h * n],
+                    rows: h,
+                    cols: n,
+                };
+                gemm(&mut dxs[l - 2], 1.0, &wp.t(), &self.dhs, 1.0);
             }
         }
     }
@@ -464,8 +642,107 @@ impl PatchDisc {
     /// The R1 penalty on the input of the last forward (call it right after
     /// the forward on real data): accumulates gradients, returns `weight * R`.
     pub fn penalty(&mut self, gamma: f64, weight: f64) -> f64 {
-        let rows = self.data_rows();
-        self.critic.penalty(MatRef::of(&self.u), rows, gamma, weight)
+        let xs = std::mem::take(&mut self.xin);
+        let r = self.penalty_on(&xs, gamma, weight);
+        self.xin = xs;
+        r
+    }
+
+    /// [`Self::penalty`] after [`Self::forward_on`] on the same `xs` (module
+    /// docs), with `V = a ⊙ sigma'(H)` never formed: `G = (diag(a) W_D)^T
+    /// sigma'(H)` (`[d x h][h x N]`); for piecewise-linear `sigma`, `E =
+    /// sigma'(H) Gb^T` (`[h x N][N x d]`) gives both `dR/dW_D = diag(a) E`
+    /// and `dR/da_i = sum_k (W_D)_ik E_ik` — two products instead of three.
+    pub fn penalty_on(&mut self, xs: &[DMatrix<f64>], gamma: f64, weight: f64) -> f64 {
+        let dd = self.data_rows();
+        let c = &mut self.critic;
+        let (h, n) = c.pre.shape();
+        if gamma == 0.0 || n == 0 {
+            return 0.0;
+        }
+        c.visit(&mut |_, _| {});
+        let frozen = c.frozen_hidden;
+        let a = c.out.w.as_slice().to_vec();
+        let w = c.hidden.w.as_slice();
+        ensure(&mut self.wa, h, dd);
+        for (k, col) in self.wa.as_mut_slice().chunks_exact_mut(h).enumerate() {
+            for ((o, wv), ai) in col.iter_mut().zip(&w[k * h..(k + 1) * h]).zip(&a) {
+                *o = ai * wv;
+            }
+        }
+        // G = (diag(a) W_D)^T sigma'(H)   [d x h][h x N]
+        ensure(&mut c.g, dd, n);
+        gemm(&mut c.g, 1.0, &MatRef::of(&self.wa).t(), &c.slope, 0.0);
+        let scale = weight * gamma / n as f64;
+        let r = 0.5 * scale * c.g.as_slice().iter().map(|v| v * v).sum::<f64>();
+        // Gb = scale G (in place)
+        c.g.as_mut_slice().iter_mut().for_each(|v| *v *= scale);
+        if c.act.piecewise_linear() {
+            // E = sigma'(H) Gb^T   [h x N][N x d]
+            ensure(&mut self.e, h, dd);
+            gemm(&mut self.e, 1.0, &c.slope, &MatRef::of(&c.g).t(), 0.0);
+            let e = self.e.as_slice();
+            let ga = c.out.gw.as_mut_slice();
+            for k in 0..dd {
+                let (ek, wk) = (&e[k * h..(k + 1) * h], &w[k * h..(k + 1) * h]);
+                for ((g, ev), wv) in ga.iter_mut().zip(ek).zip(wk) {
+                    *g += wv * ev;
+                }
+            }
+            if !frozen {
+                let gw = &mut c.hidden.gw.as_mut_slice()[..h * dd];
+                for (k, col) in gw.chunks_exact_mut(h).enumerate() {
+                    for ((g, ev), ai) in col.iter_mut().zip(&e[k * h..(k + 1) * h]).zip(&a) {
+                        *g += ai * ev;
+                    }
+                }
+            }
+            return r;
+        }
+        // Curved sigma: V, dW_D += V Gb^T, dV = W_D Gb, da, dH = dV ⊙ a ⊙ sigma''(H).
+        ensure(&mut c.v, h, n);
+        for (vc, sc) in c
+            .v
+            .as_mut_slice()
+            .chunks_exact_mut(h)
+            .zip(c.slope.as_slice().chunks_exact(h))
+        {
+            for ((v, s), ai) in vc.iter_mut().zip(sc).zip(&a) {
+                *v = ai * s;
+            }
+        }
+        if !frozen {
+            let gw = &mut c.hidden.gw.as_mut_slice()[..h * dd];
+            gemm(&mut view_mut(gw, h, dd), 1.0, &c.v, &MatRef::of(&c.g).t(), 1.0);
+        }
+        ensure(&mut c.dv, h, n);
+        let wd = MatRef {
+            data: &c.hidden.w.as_slice()[..h * dd],
+            rows: h,
+            cols: dd,
+        };
+        gemm(&mut c.dv, 1.0, &wd.v(), &c.g, 0.0);
+        ensure(&mut c.dh, h, n);
+        {
+            let ga = c.out.gw.as_mut_slice();
+            let (dv, sl, pre, dh) = (
+                c.dv.as_slice(),
+                c.slope.as_slice(),
+                c.pre.as_slice(),
+                c.dh.as_mut_slice(),
+            );
+            for j in 0..n {
+                for i in 0..h {
+                    let k = j * h + i;
+                    ga[i] += dv[k] * sl[i + j * h];
+                    dh[k] = dv[k] * a[i] * c.act.d2f(pre[k]);
+                }
+            }
+        }
+        if !frozen {
+            self.hidden_grads(xs, true);
+        }
+        r
     }
 }
 

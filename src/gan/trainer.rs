@@ -251,6 +251,62 @@ impl Trainer {
         Ok(tr)
     }
 
+    /// An `fsr` learner on real multi-resolution data (`x[l]`: `n x (N P_l)`
+    /// in the target's layout, e.g. `data::MultiRes`), drawn with
+    /// replacement. `widths` / `latent` are the learner's own (before kappa).
+    pub fn for_multires(
+        learner: &LearnerSpec,
+        training: &TrainingSpec,
+        geometry: &crate::target::Geometry,
+        widths: &[usize],
+        latent: usize,
+        x: Vec<DMatrix<f64>>,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Trainer, TrainError> {
+        if learner.generator != GeneratorKind::Fsr {
+            return Err(TrainError::GeneratorData {
+                generator: learner.generator,
+                data: "multi-resolution image",
+                allowed: "fsr",
+            });
+        }
+        let patches: Vec<usize> = (1..=geometry.levels).map(|l| geometry.patches(l)).collect();
+        let size = x.first().map_or(0, |x0| x0.ncols() / patches[0].max(1));
+        if size == 0 {
+            return Err(TrainError::EmptyData { rows: 0, cols: 0 });
+        }
+        if let Some((row, col)) = x.iter().find_map(|m| {
+            m.iter()
+                .position(|v| !v.is_finite())
+                .map(|i| (i % m.nrows(), i / m.nrows()))
+        }) {
+            return Err(TrainError::NonFiniteData { row, col });
+        }
+        let widen = |m: usize| (learner.kappa * m as f64 - 1e-9).ceil().max(1.0) as usize;
+        let widths: Vec<usize> = widths.iter().map(|&m| widen(m)).collect();
+        let latent = learner.latent_dim.unwrap_or_else(|| widen(latent));
+        let generator = Generator::Fsr(FsrGenerator::new(
+            geometry,
+            crate::target::OutputMode::Pyramid,
+            &widths,
+            latent,
+            learner.noise_dim,
+            learner.init_bias,
+            rng,
+        ));
+        let mut tr = Trainer::assemble(
+            learner,
+            training,
+            generator,
+            &patches,
+            geometry.fanout,
+            geometry.patch_dim(),
+            rng,
+        )?;
+        tr.data = DataSource::Set(TrainingSet { x, patches, size });
+        Ok(tr)
+    }
+
     /// An `mlp` / `linear` learner on flat data (`d x N`, one sample per
     /// column, e.g. from a CSV file), drawn with replacement
     /// (`training.train_size` is ignored: the set is the data).
@@ -455,25 +511,30 @@ impl Trainer {
             // needs the real forward's cache). Real and fake parts of every
             // loss are separable.
             sr.clear();
-            sr.extend_from_slice(d.forward(&self.real));
+            sr.extend_from_slice(d.forward_on(&self.real));
             dr.resize(sr.len(), 0.0);
             let loss_real = d_loss(kind, sr, &[], dr, &mut []);
             dr.iter_mut().for_each(|v| *v *= w);
-            d.backward(dr, None, true);
-            let pen = if w > 0.0 { d.penalty(gamma, w) / w } else { 0.0 };
+            d.backward_on(&self.real, dr, None, true);
+            let pen = if w > 0.0 {
+                d.penalty_on(&self.real, gamma, w) / w
+            } else {
+                0.0
+            };
             // Fake.
+            let fake = self.generator.outputs();
             sf.clear();
-            sf.extend_from_slice(d.forward(self.generator.outputs()));
+            sf.extend_from_slice(d.forward_on(fake));
             df.resize(sf.len(), 0.0);
             let loss_fake = d_loss(kind, &[], sf, &mut [], df);
             df.iter_mut().for_each(|v| *v *= w);
-            d.backward(df, None, true);
+            d.backward_on(fake, df, None, true);
             self.losses.d[i] = loss_real + loss_fake;
             self.losses.penalty[i] = pen;
             if g_grad {
                 let lg = g_loss(kind, sf, df);
                 df.iter_mut().for_each(|v| *v *= w);
-                d.backward(df, Some(&mut self.dx), false);
+                d.backward_on(fake, df, Some(&mut self.dx), false);
                 self.losses.g[i] = lg;
             }
         }
@@ -537,12 +598,13 @@ impl Trainer {
                     let w = self.weights[i];
                     let [_, sf, _, df] = &mut self.buf;
                     let d = &mut self.discs[i];
+                    let fake = self.generator.outputs();
                     sf.clear();
-                    sf.extend_from_slice(d.forward(self.generator.outputs()));
+                    sf.extend_from_slice(d.forward_on(fake));
                     df.resize(sf.len(), 0.0);
                     self.losses.g[i] = g_loss(kind, sf, df);
                     df.iter_mut().for_each(|v| *v *= w);
-                    d.backward(df, Some(&mut self.dx), false);
+                    d.backward_on(fake, df, Some(&mut self.dx), false);
                 }
                 self.step_g(lr_g);
                 self.grad_evals += 1;

@@ -21,6 +21,7 @@
 //! as a [`MetricsError`], never a panic (and never reaches
 //! `pathfinding::kuhn_munkres`, which loops forever on NaN).
 
+pub mod atoms;
 pub mod distance;
 pub mod features;
 pub mod hidden;
@@ -28,6 +29,7 @@ pub mod order;
 pub mod summary;
 pub mod superres;
 
+pub use atoms::{AtomStats, atom_descriptors, atom_stats};
 pub use distance::{
     DistanceConfig, DistanceReport, MmdTest, cov_error, distance_report, mean_error, median_bandwidth,
     mmd_test, mmd_test_with_bandwidth, mmd2_unbiased, random_directions, sliced_w1,
