@@ -223,9 +223,14 @@ fn dispatch(cmd: Command) -> Result<()> {
             plot,
         } => sample(&cfg, n as usize, seed, &out, plot.as_deref()),
         Command::Describe { cfg, json, samples } => describe(&cfg, json, samples as usize),
-        Command::CheckFsr { cfg, data, levels, patch_side, checkpoint, json } => {
-            check_fsr(&cfg, &data, levels, patch_side, checkpoint.as_deref(), json)
-        }
+        Command::CheckFsr {
+            cfg,
+            data,
+            levels,
+            patch_side,
+            checkpoint,
+            json,
+        } => check_fsr(&cfg, &data, levels, patch_side, checkpoint.as_deref(), json),
         Command::Train {
             cfg,
             out,
@@ -251,7 +256,13 @@ fn dispatch(cmd: Command) -> Result<()> {
             jobs,
             shard,
             resume,
-        } => Ok(experiments::sweep::cli_sweep(&sweep, &out, jobs as usize, shard.as_deref(), resume)?),
+        } => Ok(experiments::sweep::cli_sweep(
+            &sweep,
+            &out,
+            jobs as usize,
+            shard.as_deref(),
+            resume,
+        )?),
         Command::Report { results, out } => Ok(experiments::report::cli_report(&results, &out)?),
     }
 }
@@ -565,18 +576,33 @@ fn train(
             data.geometry.side
         );
         let run = experiments::real::run_data(&cfg, &data, seed, quiet)?;
-        write_json(&out.join("config.json"), &serde_json::json!({ "config": cfg, "seed": seed }))?;
+        write_json(
+            &out.join("config.json"),
+            &serde_json::json!({ "config": cfg, "seed": seed }),
+        )?;
         write_text(&out.join("metrics.csv"), &run.metrics_csv)?;
         write_json(&out.join("summary.json"), &run.summary)?;
         run.generator.save(&out.join("generator.json"))?;
         experiments::real::real_figures(out, &run, seed)?;
-        println!("status {:?} after {} iterations ({:.1} s)", run.summary.status, run.summary.iterations, run.summary.wall_seconds);
-        println!("{:>5} {:>10} {:>10} {:>8} {:>16} {:>16}", "level", "MMD^2", "floor", "p-value", "localisation", "orientation");
+        println!(
+            "status {:?} after {} iterations ({:.1} s)",
+            run.summary.status, run.summary.iterations, run.summary.wall_seconds
+        );
+        println!(
+            "{:>5} {:>10} {:>10} {:>8} {:>16} {:>16}",
+            "level", "MMD^2", "floor", "p-value", "localisation", "orientation"
+        );
         for l in &run.summary.levels {
             println!(
                 "{:>5} {:>10.2e} {:>10.2e} {:>8.3} {:>7.2} (rnd {:.2}) {:>7.2} (rnd {:.2})",
-                l.level, l.mmd2, l.mmd2_floor, l.p_value, l.learned_atoms.localisation, l.random_atoms.localisation,
-                l.learned_atoms.orientation, l.random_atoms.orientation
+                l.level,
+                l.mmd2,
+                l.mmd2_floor,
+                l.p_value,
+                l.learned_atoms.localisation,
+                l.random_atoms.localisation,
+                l.learned_atoms.orientation,
+                l.random_atoms.orientation
             );
         }
         eprintln!("outputs in {}", out.display());
@@ -745,7 +771,9 @@ fn check_fsr(
                     multires.geometry
                 );
             }
-            let r = fsrgan::data::check_fsr(&multires, &opts, |l, x| experiments::real::learner_codes(fsr, l, x))?;
+            let r = fsrgan::data::check_fsr(&multires, &opts, |l, x| {
+                experiments::real::learner_codes(fsr, l, x)
+            })?;
             (r, "the learner's sparse codes ReLU(V^+ x)")
         }
         None => (
@@ -761,7 +789,10 @@ fn check_fsr(
         "C7: explained variance of level-l detail (held-out, 95% bootstrap interval); {} samples; hidden features = {features}",
         multires.samples()
     );
-    println!("{:>5} {:>26} {:>26} {:>26}", "level", "coarse linear", "hidden features", "shuffled control");
+    println!(
+        "{:>5} {:>26} {:>26} {:>26}",
+        "level", "coarse linear", "hidden features", "shuffled control"
+    );
     let fmt = |v: f64, i: [f64; 2]| format!("{v:.3} [{:.3}, {:.3}]", i[0], i[1]);
     for l in &report.levels {
         let (e, i) = (&l.explained_variance, &l.intervals);

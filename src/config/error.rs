@@ -126,6 +126,8 @@ pub enum ConfigError {
     LevelWeightsZero,
     #[error(transparent)]
     Data(#[from] crate::data::DataError),
-    #[error("data.levels = {data} but target.levels = {target}: the [target] section sizes the learner, so the two must agree")]
+    #[error(
+        "data.levels = {data} but target.levels = {target}: the [target] section sizes the learner, so the two must agree"
+    )]
     DataLevels { data: usize, target: usize },
 }

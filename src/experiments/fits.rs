@@ -63,7 +63,9 @@ pub fn t_quantile(dof: usize) -> Option<f64> {
     if dof == 0 {
         return None;
     }
-    StudentsT::new(0.0, 1.0, dof as f64).ok().map(|t| t.inverse_cdf(0.975))
+    StudentsT::new(0.0, 1.0, dof as f64)
+        .ok()
+        .map(|t| t.inverse_cdf(0.975))
 }
 
 /// Ordinary least squares; None with fewer than 2 points or constant x.
@@ -89,7 +91,11 @@ pub fn ols(x: &[f64], y: &[f64]) -> Option<LinFit> {
         .sum();
     let sst: f64 = y.iter().map(|b| (b - ym).powi(2)).sum();
     let scale = sst.max(y.iter().map(|b| b * b).sum::<f64>()).max(1e-300);
-    let r2 = if sst <= 1e-24 * scale { 1.0 } else { 1.0 - sse / sst };
+    let r2 = if sst <= 1e-24 * scale {
+        1.0
+    } else {
+        1.0 - sse / sst
+    };
     let dof = n.saturating_sub(2);
     let resid_sd = if dof > 0 { (sse / dof as f64).sqrt() } else { 0.0 };
     let t_crit = t_quantile(dof);
@@ -309,7 +315,11 @@ pub fn t_star(times: &[Option<f64>]) -> TStar {
     let runs = times.len();
     let successes = ok.len();
     let all: Vec<f64> = times.iter().map(|t| t.unwrap_or(f64::INFINITY)).collect();
-    let median = if enough(successes, runs) { median(&all) } else { None };
+    let median = if enough(successes, runs) {
+        median(&all)
+    } else {
+        None
+    };
     let median = median.filter(|m| m.is_finite());
     TStar {
         censored: median.is_none(),

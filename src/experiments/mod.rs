@@ -5,8 +5,8 @@
 
 pub mod figures;
 pub mod fits;
-pub mod report;
 pub mod real;
+pub mod report;
 pub mod run;
 pub mod seeds;
 pub mod sweep;

@@ -97,10 +97,19 @@ pub fn run_data(cfg: &Config, data: &MultiRes, seed: u64, quiet: bool) -> Result
     let hold_b = data.select(&idx[half..2 * half]);
     let train = data.select(&idx[n_hold..]);
     let widths = &cfg.target.widths;
-    let mut trainer =
-        Trainer::for_multires(&cfg.learner, &cfg.training, g, widths, cfg.target.latent_dim, train.x, &mut rng)?;
+    let mut trainer = Trainer::for_multires(
+        &cfg.learner,
+        &cfg.training,
+        g,
+        widths,
+        cfg.target.latent_dim,
+        train.x,
+        &mut rng,
+    )?;
     let flats = |m: &MultiRes| -> Vec<DMatrix<f64>> {
-        (1..=g.levels).map(|l| flat(&m.x[l - 1], g.patches(l)).into_owned()).collect()
+        (1..=g.levels)
+            .map(|l| flat(&m.x[l - 1], g.patches(l)).into_owned())
+            .collect()
     };
     let (fa, fb) = (flats(&hold_a), flats(&hold_b));
     let mut eval_rng = rand_chacha(seed ^ 0xE7A1_5EED_0000_0003);
@@ -110,7 +119,9 @@ pub fn run_data(cfg: &Config, data: &MultiRes, seed: u64, quiet: bool) -> Result
     };
     let mut csv = String::from("iteration,grad_evals");
     for l in 1..=g.levels {
-        csv.push_str(&format!(",l{l}_mmd2,l{l}_mmd2_floor,l{l}_p_value,l{l}_d_loss,l{l}_g_loss"));
+        csv.push_str(&format!(
+            ",l{l}_mmd2,l{l}_mmd2_floor,l{l}_p_value,l{l}_d_loss,l{l}_g_loss"
+        ));
     }
     csv.push('\n');
     let mut failure = None;
@@ -145,7 +156,13 @@ pub fn run_data(cfg: &Config, data: &MultiRes, seed: u64, quiet: bool) -> Result
     let mut levels = Vec::new();
     for l in 1..=g.levels {
         let gf = flat(&fake.x[l - 1], g.patches(l)).into_owned();
-        let d = metrics::distance_report(&gf, &fa[l - 1], &fb[l - 1], &DistanceConfig::default(), &mut eval_rng)?;
+        let d = metrics::distance_report(
+            &gf,
+            &fa[l - 1],
+            &fb[l - 1],
+            &DistanceConfig::default(),
+            &mut eval_rng,
+        )?;
         let v = fsr.dictionary(l);
         levels.push(RealLevel {
             level: l,
@@ -197,11 +214,19 @@ pub fn real_figures(dir: &std::path::Path, out: &RealOutput, seed: u64) -> Resul
     let mut grid: Vec<Vec<Image>> = Vec::new();
     let mut titles = Vec::new();
     for b in 0..rows {
-        grid.push((1..=g.levels).map(|l| level_image(g, l, &out.heldout.x[l - 1], b)).collect());
+        grid.push(
+            (1..=g.levels)
+                .map(|l| level_image(g, l, &out.heldout.x[l - 1], b))
+                .collect(),
+        );
         titles.push(format!("real {b}"));
     }
     for b in 0..rows {
-        grid.push((1..=g.levels).map(|l| level_image(g, l, &fake.x[l - 1], b)).collect());
+        grid.push(
+            (1..=g.levels)
+                .map(|l| level_image(g, l, &fake.x[l - 1], b))
+                .collect(),
+        );
         titles.push(format!("generated {b}"));
     }
     let cols: Vec<String> = (1..=g.levels)

@@ -165,12 +165,7 @@ fn pct(k: usize, n: usize) -> String {
         return "0/0".into();
     }
     let (lo, hi) = fits::wilson(k, n);
-    format!(
-        "{k}/{n} = {:.2} [{:.2}, {:.2}]",
-        k as f64 / n as f64,
-        lo,
-        hi
-    )
+    format!("{k}/{n} = {:.2} [{:.2}, {:.2}]", k as f64 / n as f64, lo, hi)
 }
 
 fn num(v: f64) -> String {
@@ -266,7 +261,9 @@ fn role_of(records: &[&CellRecord]) -> Role {
                 .iter()
                 .all(|r| r.settings.as_ref().is_none_or(|s| s.train_size == 0));
             if fresh {
-                Role::Time { axis: keys[0].clone() }
+                Role::Time {
+                    axis: keys[0].clone(),
+                }
             } else {
                 Role::Other(format!(
                     "size axis {} with a finite training set: T* needs fresh samples (train_size = 0)",
@@ -277,10 +274,7 @@ fn role_of(records: &[&CellRecord]) -> Role {
         2 if has("training.train_size") && sizes.len() == 1 => Role::Samples {
             axis: sizes[0].clone(),
         },
-        _ => Role::Other(format!(
-            "axes {} match no claim's layout",
-            keys.join(", ")
-        )),
+        _ => Role::Other(format!("axes {} match no claim's layout", keys.join(", "))),
     }
 }
 
@@ -301,16 +295,14 @@ fn series_verdict(s: &Series1) -> (Verdict, String) {
     let n = s.points.len();
     match fit.preferred {
         Preferred::Exponential if n >= fits::MIN_POINTS => (Verdict::Fail, fit.reason.clone()),
-        Preferred::Power if s.censored.is_empty() && fit.power.as_ref().is_some_and(|p| p.slope_ci.is_some()) => {
+        Preferred::Power
+            if s.censored.is_empty() && fit.power.as_ref().is_some_and(|p| p.slope_ci.is_some()) =>
+        {
             (Verdict::Pass, fit.reason.clone())
         }
         Preferred::Power => (
             Verdict::Inconclusive,
-            format!(
-                "{}; but {} censored point(s)",
-                fit.reason,
-                s.censored.len()
-            ),
+            format!("{}; but {} censored point(s)", fit.reason, s.censored.len()),
         ),
         _ => (Verdict::Inconclusive, fit.reason.clone()),
     }
@@ -352,7 +344,14 @@ fn fit_points(points: &[(f64, f64)]) -> Option<ScalingFit> {
     fits::scaling_fit(&xs, &ys).ok()
 }
 
-fn fit_figure(dir: &Path, name: &str, title: &str, y_label: &str, s: &Series1, figs: &mut Vec<String>) -> Result<(), ReportError> {
+fn fit_figure(
+    dir: &Path,
+    name: &str,
+    title: &str,
+    y_label: &str,
+    s: &Series1,
+    figs: &mut Vec<String>,
+) -> Result<(), ReportError> {
     if s.points.is_empty() {
         return Ok(());
     }
@@ -510,7 +509,8 @@ pub fn write_report(merged: &Merged, sources: &[PathBuf], dir: &Path) -> Result<
     let mut figures: Vec<String> = Vec::new();
     let mut details = String::new();
     let mut unused: Vec<String> = Vec::new();
-    let (mut c1, mut c2, mut c3, mut c5, mut c6) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut c1, mut c2, mut c3, mut c5, mut c6) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (_, g) in &order {
         let rs = &grids[g];
         match role_of(rs) {
@@ -542,7 +542,12 @@ pub fn write_report(merged: &Merged, sources: &[PathBuf], dir: &Path) -> Result<
         }
         by_hash
             .into_values()
-            .max_by_key(|v| (v.len(), std::cmp::Reverse(v.iter().map(|r| r.cell).min().unwrap_or(0))))
+            .max_by_key(|v| {
+                (
+                    v.len(),
+                    std::cmp::Reverse(v.iter().map(|r| r.cell).min().unwrap_or(0)),
+                )
+            })
             .unwrap_or_default()
     };
     {
@@ -573,7 +578,10 @@ pub fn write_report(merged: &Merged, sources: &[PathBuf], dir: &Path) -> Result<
         let (verdict, reason) = if n == 0 {
             (Verdict::Inconclusive, "no base-setting run".to_string())
         } else if 3 * k >= 2 * n && lo > 0.5 {
-            (Verdict::Pass, format!("rate >= 2/3 and Wilson lower {lo:.2} > 1/2"))
+            (
+                Verdict::Pass,
+                format!("rate >= 2/3 and Wilson lower {lo:.2} > 1/2"),
+            )
         } else if hi < 2.0 / 3.0 {
             (Verdict::Fail, format!("Wilson upper {hi:.2} < 2/3"))
         } else {
@@ -623,12 +631,18 @@ pub fn write_report(merged: &Merged, sources: &[PathBuf], dir: &Path) -> Result<
                     .map(|(n, (k, c))| (*n as f64, *k, *c))
                     .collect();
                 let ns = fits::n_star(&pts);
-                let grid_txt: Vec<String> = ns.grid.iter().map(|(n, k, c)| format!("N={n}: {k}/{c}")).collect();
+                let grid_txt: Vec<String> = ns
+                    .grid
+                    .iter()
+                    .map(|(n, k, c)| format!("N={n}: {k}/{c}"))
+                    .collect();
                 details.push_str(&format!(
                     "| {g} | {x_label} = {} | {} | {} |\n",
                     num(x),
                     grid_txt.join("; "),
-                    ns.value.map(num).unwrap_or_else(|| "censored (> largest N)".into())
+                    ns.value
+                        .map(num)
+                        .unwrap_or_else(|| "censored (> largest N)".into())
                 ));
                 match ns.value {
                     Some(v) => points.push((x, v)),
@@ -670,14 +684,21 @@ pub fn write_report(merged: &Merged, sources: &[PathBuf], dir: &Path) -> Result<
         c3_series.push((g.clone(), build_series(g, axis, false)));
     }
     if c2_series.is_empty() {
-        rows.push(missing("C2", "Sample complexity is polynomial", "a grid with a size axis and training.train_size"));
+        rows.push(missing(
+            "C2",
+            "Sample complexity is polynomial",
+            "a grid with a size axis and training.train_size",
+        ));
     }
     for (g, s) in &c2_series {
         let (verdict, reason) = series_verdict(s);
         rows.push(ClaimRow {
             id: format!("C2 ({})", s.x_label),
             claim: "Sample complexity is polynomial".into(),
-            measurement: format!("N*(eps) vs {} (grid `{g}`, axis {}), power vs exponential fit", s.x_label, s.axis),
+            measurement: format!(
+                "N*(eps) vs {} (grid `{g}`, axis {}), power vs exponential fit",
+                s.x_label, s.axis
+            ),
             numbers: fit_numbers(s, "N*"),
             seeds: seeds_of(&grids[g]),
             verdict,
@@ -696,7 +717,10 @@ pub fn write_report(merged: &Merged, sources: &[PathBuf], dir: &Path) -> Result<
         let path = size_path(&s.axis).map(|p| p.0).unwrap_or("");
         for r in grids[g].iter().filter(|r| valid(r)) {
             if let (Some(x), Some(st)) = (size_x(r, path), r.settings.as_ref()) {
-                lines.entry(x.to_bits()).or_default().push((st.train_size as f64, r.success as usize, 1));
+                lines
+                    .entry(x.to_bits())
+                    .or_default()
+                    .push((st.train_size as f64, r.success as usize, 1));
             }
         }
         let series: Vec<Series> = lines
@@ -730,7 +754,11 @@ pub fn write_report(merged: &Merged, sources: &[PathBuf], dir: &Path) -> Result<
         }
     }
     if c3_series.is_empty() {
-        rows.push(missing("C3", "Time complexity is polynomial", "a grid with one size axis and fresh samples"));
+        rows.push(missing(
+            "C3",
+            "Time complexity is polynomial",
+            "a grid with one size axis and fresh samples",
+        ));
     }
     for (g, s) in &c3_series {
         let (verdict, reason) = series_verdict(s);
@@ -792,7 +820,11 @@ pub fn write_report(merged: &Merged, sources: &[PathBuf], dir: &Path) -> Result<
             })
             .filter(|r| seen.insert((r.config_hash.clone(), r.seed)))
             .collect();
-        let ordered: Vec<&CellRecord> = runs.iter().copied().filter(|r| r.forward_order.is_some()).collect();
+        let ordered: Vec<&CellRecord> = runs
+            .iter()
+            .copied()
+            .filter(|r| r.forward_order.is_some())
+            .collect();
         let n = ordered.len();
         let k = ordered.iter().filter(|r| r.forward_order == Some(true)).count();
         let strict = ordered
@@ -809,7 +841,10 @@ pub fn write_report(merged: &Merged, sources: &[PathBuf], dir: &Path) -> Result<
                 "no joint lambda = 0 run with >= 2 levels learned".to_string(),
             )
         } else if 3 * k >= 2 * n && lo > 0.5 {
-            (Verdict::Pass, format!("share >= 2/3 and Wilson lower {lo:.2} > 1/2"))
+            (
+                Verdict::Pass,
+                format!("share >= 2/3 and Wilson lower {lo:.2} > 1/2"),
+            )
         } else if hi < 0.5 {
             (Verdict::Fail, format!("Wilson upper {hi:.2} < 1/2"))
         } else {
@@ -832,12 +867,12 @@ pub fn write_report(merged: &Merged, sources: &[PathBuf], dir: &Path) -> Result<
 
     // C5 / C6 ---------------------------------------------------------------
     let pair_rows = |id: &str,
-                         claim: &str,
-                         grids_of: &[(String, String)],
-                         a_pick: &dyn Fn(&[String]) -> Option<String>,
-                         b_pick: &dyn Fn(&[String]) -> Option<String>,
-                         fig: &str,
-                         figures: &mut Vec<String>|
+                     claim: &str,
+                     grids_of: &[(String, String)],
+                     a_pick: &dyn Fn(&[String]) -> Option<String>,
+                     b_pick: &dyn Fn(&[String]) -> Option<String>,
+                     fig: &str,
+                     figures: &mut Vec<String>|
      -> Result<Vec<ClaimRow>, ReportError> {
         let mut out = Vec::new();
         for (g, axis) in grids_of {
@@ -853,7 +888,11 @@ pub fn write_report(merged: &Merged, sources: &[PathBuf], dir: &Path) -> Result<
             let mut values: Vec<String> = by_v.keys().cloned().collect();
             values.sort_by_key(|v| first_cell[v]);
             let (Some(a), Some(b)) = (a_pick(&values), b_pick(&values)) else {
-                out.push(missing(id, claim, &format!("grid `{g}` lacks the two compared values of {axis}")));
+                out.push(missing(
+                    id,
+                    claim,
+                    &format!("grid `{g}` lacks the two compared values of {axis}"),
+                ));
                 continue;
             };
             let pair = Pair {
@@ -870,7 +909,11 @@ pub fn write_report(merged: &Merged, sources: &[PathBuf], dir: &Path) -> Result<
                     let rv: Vec<&CellRecord> = by_v[v].iter().collect();
                     let ok: Vec<&CellRecord> = rv.iter().copied().filter(|r| valid(r)).collect();
                     let k = ok.iter().filter(|r| r.success).count();
-                    format!("{v}: success {}, T* {}", pct(k, ok.len()), tstar_text(&tstar_of(&rv, iters)))
+                    format!(
+                        "{v}: success {}, T* {}",
+                        pct(k, ok.len()),
+                        tstar_text(&tstar_of(&rv, iters))
+                    )
                 })
                 .collect();
             let all: Vec<&CellRecord> = rs.clone();
@@ -902,14 +945,26 @@ pub fn write_report(merged: &Merged, sources: &[PathBuf], dir: &Path) -> Result<
                 let ok: Vec<&CellRecord> = rv.iter().copied().filter(|r| valid(r)).collect();
                 let k = ok.iter().filter(|r| r.success).count();
                 let (lo, hi) = fits::wilson(k, ok.len());
-                rate.values.push(if ok.is_empty() { f64::NAN } else { k as f64 / ok.len() as f64 });
+                rate.values.push(if ok.is_empty() {
+                    f64::NAN
+                } else {
+                    k as f64 / ok.len() as f64
+                });
                 rate.err_lo.push(lo);
                 rate.err_hi.push(hi);
                 let t = tstar_of(&rv, iters);
                 let m = t.median.map(|m| m / tm).unwrap_or(f64::NAN);
                 time.values.push(m);
-                time.err_lo.push(if m.is_finite() { t.min.unwrap_or(f64::NAN) / tm } else { f64::NAN });
-                time.err_hi.push(if m.is_finite() { t.max.unwrap_or(f64::NAN) / tm } else { f64::NAN });
+                time.err_lo.push(if m.is_finite() {
+                    t.min.unwrap_or(f64::NAN) / tm
+                } else {
+                    f64::NAN
+                });
+                time.err_hi.push(if m.is_finite() {
+                    t.max.unwrap_or(f64::NAN) / tm
+                } else {
+                    f64::NAN
+                });
             }
             let chart = BarChart {
                 title: format!("{id}: success rate and T* by {axis} (T_max = {t_max})"),
@@ -917,7 +972,11 @@ pub fn write_report(merged: &Merged, sources: &[PathBuf], dir: &Path) -> Result<
                 categories: values.iter().map(|v| format!("{axis} = {v}")).collect(),
                 groups: vec![rate, time],
             };
-            let name = if grids_of.len() > 1 { format!("{fig}_{g}") } else { fig.to_string() };
+            let name = if grids_of.len() > 1 {
+                format!("{fig}_{g}")
+            } else {
+                fig.to_string()
+            };
             for ext in ["png", "svg"] {
                 plots::bar_chart(dir.join(format!("{name}.{ext}")), &chart)?;
             }
@@ -935,11 +994,18 @@ pub fn write_report(merged: &Merged, sources: &[PathBuf], dir: &Path) -> Result<
         &mut figures,
     )?;
     if c5_rows.is_empty() {
-        rows.push(missing("C5", "Multi-resolution discriminators matter", "a grid with the training.levels axis"));
+        rows.push(missing(
+            "C5",
+            "Multi-resolution discriminators matter",
+            "a grid with the training.levels axis",
+        ));
     }
     rows.extend(c5_rows);
     let lam = |vs: &[String], hi: bool| -> Option<String> {
-        let mut parsed: Vec<(f64, &String)> = vs.iter().filter_map(|v| v.parse::<f64>().ok().map(|x| (x, v))).collect();
+        let mut parsed: Vec<(f64, &String)> = vs
+            .iter()
+            .filter_map(|v| v.parse::<f64>().ok().map(|x| (x, v)))
+            .collect();
         parsed.sort_by(|a, b| a.0.total_cmp(&b.0));
         if parsed.len() < 2 {
             return None;
@@ -957,7 +1023,11 @@ pub fn write_report(merged: &Merged, sources: &[PathBuf], dir: &Path) -> Result<
         &mut figures,
     )?;
     if c6_rows.is_empty() {
-        rows.push(missing("C6", "The forward structure matters", "a grid with the target.lambda axis"));
+        rows.push(missing(
+            "C6",
+            "The forward structure matters",
+            "a grid with the target.lambda axis",
+        ));
     }
     rows.extend(c6_rows);
 
@@ -1041,8 +1111,10 @@ pub fn write_report(merged: &Merged, sources: &[PathBuf], dir: &Path) -> Result<
     let md_path = dir.join("claims.md");
     std::fs::write(&md_path, &md).map_err(|e| io(&md_path, e))?;
     let json_path = dir.join("claims.json");
-    let json = serde_json::to_string_pretty(&serde_json::json!({ "claims": rows, "figures": figures, "t_max": t_max }))
-        .unwrap_or_default();
+    let json = serde_json::to_string_pretty(
+        &serde_json::json!({ "claims": rows, "figures": figures, "t_max": t_max }),
+    )
+    .unwrap_or_default();
     std::fs::write(&json_path, json + "\n").map_err(|e| io(&json_path, e))?;
     Ok(Report {
         rows,

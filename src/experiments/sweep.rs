@@ -89,25 +89,47 @@ pub enum SweepError {
     #[error("sweep budget.eval_every = {value}: must be in 1..={iterations} (budget.iterations)")]
     EvalEvery { value: i64, iterations: i64 },
     #[error("sweep eval.{field} = {value}: must be >= {min}")]
-    EvalField { field: &'static str, value: i64, min: i64 },
+    EvalField {
+        field: &'static str,
+        value: i64,
+        min: i64,
+    },
     #[error("sweep: give either an [axes] table or [[grid]] tables, not both")]
     AxesAndGrids,
     #[error("sweep grid #{index} name {name:?}: must be non-empty ASCII letters, digits, '_' or '-'")]
     GridName { index: usize, name: String },
     #[error("sweep grid name {name:?} appears twice; grid names must be unique")]
     DuplicateGrid { name: String },
-    #[error("sweep axis {axis:?} (grid {grid}): expected section.field (or a+b linked paths), e.g. \"target.widths\"")]
+    #[error(
+        "sweep axis {axis:?} (grid {grid}): expected section.field (or a+b linked paths), e.g. \"target.widths\""
+    )]
     AxisPath { grid: String, axis: String },
     #[error("sweep axis {axis} (grid {grid}): {path} is set by [budget] / seeds, it cannot be an axis")]
-    ReservedAxis { grid: String, axis: String, path: String },
+    ReservedAxis {
+        grid: String,
+        axis: String,
+        path: String,
+    },
     #[error("sweep axis {axis} (grid {grid}): {path} appears in two axes of the grid")]
-    RepeatedPath { grid: String, axis: String, path: String },
+    RepeatedPath {
+        grid: String,
+        axis: String,
+        path: String,
+    },
     #[error("sweep axis {axis} (grid {grid}): expected a list of values, got {value}")]
-    AxisNotList { grid: String, axis: String, value: String },
+    AxisNotList {
+        grid: String,
+        axis: String,
+        value: String,
+    },
     #[error("sweep axis {axis} (grid {grid}): the value list is empty")]
     EmptyAxis { grid: String, axis: String },
     #[error("sweep axis {axis} (grid {grid}): value {value} appears twice")]
-    DuplicateAxisValue { grid: String, axis: String, value: String },
+    DuplicateAxisValue {
+        grid: String,
+        axis: String,
+        value: String,
+    },
     #[error(
         "sweep axis {axis} (grid {grid}): value {value} must be a list of {paths} values, one per linked path"
     )]
@@ -188,6 +210,8 @@ struct RawEval {
 struct RawGrid {
     name: String,
     #[serde(default)]
+    seeds: Option<RawSeeds>,
+    #[serde(default)]
     set: Vec<String>,
     #[serde(default)]
     axes: toml::Table,
@@ -209,6 +233,8 @@ pub struct Axis {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Grid {
     pub name: String,
+    /// The grid's seeds (the sweep's `seeds` unless the grid names its own).
+    pub seeds: Vec<u64>,
     pub sets: Vec<String>,
     /// In key order.
     pub axes: Vec<Axis>,
@@ -330,6 +356,41 @@ fn eval_field(field: &'static str, v: Option<i64>, min: i64, default: usize) -> 
     }
 }
 
+fn check_seeds(raw: &RawSeeds) -> Result<Vec<u64>, SweepError> {
+    let seeds: Vec<u64> = match raw {
+        RawSeeds::List(v) => {
+            if v.is_empty() {
+                return Err(SweepError::NoSeeds);
+            }
+            let mut out = Vec::with_capacity(v.len());
+            for &s in v {
+                if s < 0 {
+                    return Err(SweepError::NegativeSeed { value: s });
+                }
+                out.push(s as u64);
+            }
+            out
+        }
+        RawSeeds::Range(s) => {
+            let bad = || SweepError::SeedsSyntax { value: s.clone() };
+            let (a, b) = s.split_once("..").ok_or_else(bad)?;
+            let a: u64 = a.trim().parse().map_err(|_| bad())?;
+            let b: u64 = b.trim().parse().map_err(|_| bad())?;
+            if b <= a {
+                return Err(bad());
+            }
+            (a..b).collect()
+        }
+    };
+    let mut seen = HashSet::new();
+    for &s in &seeds {
+        if !seen.insert(s) {
+            return Err(SweepError::DuplicateSeed { value: s });
+        }
+    }
+    Ok(seeds)
+}
+
 impl Sweep {
     /// Reads and checks a sweep file.
     pub fn load(path: &Path) -> Result<Sweep, SweepError> {
@@ -366,38 +427,7 @@ impl Sweep {
             path: raw.base.clone().unwrap_or_default(),
             reason: e.to_string(),
         })?;
-        // Seeds.
-        let seeds: Vec<u64> = match &raw.seeds {
-            RawSeeds::List(v) => {
-                if v.is_empty() {
-                    return Err(SweepError::NoSeeds);
-                }
-                let mut out = Vec::with_capacity(v.len());
-                for &s in v {
-                    if s < 0 {
-                        return Err(SweepError::NegativeSeed { value: s });
-                    }
-                    out.push(s as u64);
-                }
-                out
-            }
-            RawSeeds::Range(s) => {
-                let bad = || SweepError::SeedsSyntax { value: s.clone() };
-                let (a, b) = s.split_once("..").ok_or_else(bad)?;
-                let a: u64 = a.trim().parse().map_err(|_| bad())?;
-                let b: u64 = b.trim().parse().map_err(|_| bad())?;
-                if b <= a {
-                    return Err(bad());
-                }
-                (a..b).collect()
-            }
-        };
-        let mut seen = HashSet::new();
-        for &s in &seeds {
-            if !seen.insert(s) {
-                return Err(SweepError::DuplicateSeed { value: s });
-            }
-        }
+        let seeds = check_seeds(&raw.seeds)?;
         // Budget and evaluation.
         if raw.budget.iterations < 1 {
             return Err(SweepError::Iterations {
@@ -415,7 +445,12 @@ impl Sweep {
         let eval = EvalSpec {
             heldout: eval_field("heldout", raw.eval.heldout, 10, d.heldout)?,
             mmd_samples: eval_field("mmd_samples", raw.eval.mmd_samples, 10, d.mmd_samples)?,
-            mmd_permutations: eval_field("mmd_permutations", raw.eval.mmd_permutations, 1, d.mmd_permutations)?,
+            mmd_permutations: eval_field(
+                "mmd_permutations",
+                raw.eval.mmd_permutations,
+                1,
+                d.mmd_permutations,
+            )?,
             final_mmd_samples: eval_field(
                 "final_mmd_samples",
                 raw.eval.final_mmd_samples,
@@ -456,11 +491,13 @@ impl Sweep {
             (Some(_), false) => return Err(SweepError::AxesAndGrids),
             (Some(a), true) => vec![RawGrid {
                 name: "main".into(),
+                seeds: None,
                 set: Vec::new(),
                 axes: a,
             }],
             (None, true) => vec![RawGrid {
                 name: "main".into(),
+                seeds: None,
                 set: Vec::new(),
                 axes: toml::Table::new(),
             }],
@@ -549,8 +586,13 @@ impl Sweep {
                 }
                 axes.push(Axis { key, paths, values });
             }
+            let grid_seeds = match &rg.seeds {
+                Some(rs) => check_seeds(rs)?,
+                None => seeds.clone(),
+            };
             grids.push(Grid {
                 name: gname,
+                seeds: grid_seeds,
                 sets: rg.set,
                 axes,
             });
@@ -597,7 +639,10 @@ impl Sweep {
         }
         let cells = sweep.cell_count();
         if cells > MAX_CELLS {
-            return Err(SweepError::TooManyCells { cells, max: MAX_CELLS });
+            return Err(SweepError::TooManyCells {
+                cells,
+                max: MAX_CELLS,
+            });
         }
         Ok(sweep)
     }
@@ -609,10 +654,9 @@ impl Sweep {
             .map(|g| {
                 g.axes
                     .iter()
-                    .fold(1usize, |acc, a| acc.saturating_mul(a.values.len()))
+                    .fold(g.seeds.len(), |acc, a| acc.saturating_mul(a.values.len()))
             })
             .fold(0usize, |acc, n| acc.saturating_add(n))
-            .saturating_mul(self.seeds.len())
     }
 
     /// Every cell in the fixed order.
@@ -636,7 +680,7 @@ impl Sweep {
                     .map(|(a, &d)| (a.key.clone(), a.values[d].clone()))
                     .collect();
                 let point: Vec<String> = axes.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                for &seed in &self.seeds {
+                for &seed in &g.seeds {
                     out.push(Cell {
                         index: out.len(),
                         id: format!("{}/{}/seed={seed}", g.name, point.join(",")),
@@ -802,7 +846,11 @@ pub fn run_cell(sweep: &Sweep, cell: &Cell) -> CellRecord {
     let mut rec = CellRecord {
         cell: cell.index,
         seed: cell.seed,
-        axes: cell.axes.iter().map(|(k, v)| (k.clone(), toml_to_json(v))).collect(),
+        axes: cell
+            .axes
+            .iter()
+            .map(|(k, v)| (k.clone(), toml_to_json(v)))
+            .collect(),
         status: "error".into(),
         iterations_to_success: None,
         levels: Vec::new(),
@@ -911,7 +959,11 @@ pub fn read_results(path: &Path) -> Result<ReadResults, SweepError> {
         reason: e.to_string(),
     })?;
     let mut out = ReadResults::default();
-    let complete_len = bytes.iter().rposition(|&b| b == b'\n').map(|i| i + 1).unwrap_or(0);
+    let complete_len = bytes
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map(|i| i + 1)
+        .unwrap_or(0);
     out.complete_len = complete_len as u64;
     out.partial = complete_len < bytes.len();
     for line in bytes[..complete_len].split(|&b| b == b'\n') {
@@ -1116,7 +1168,11 @@ fn relabel(r: &CellRecord, cell: &Cell) -> CellRecord {
         cell: cell.index,
         id: cell.id.clone(),
         grid: cell.grid.clone(),
-        axes: cell.axes.iter().map(|(k, v)| (k.clone(), toml_to_json(v))).collect(),
+        axes: cell
+            .axes
+            .iter()
+            .map(|(k, v)| (k.clone(), toml_to_json(v)))
+            .collect(),
         ..r.clone()
     }
 }
@@ -1161,7 +1217,10 @@ pub fn cli_sweep(
         eprintln!("resume: cut a partial last line; its cell was redone");
     }
     if o.bad_lines > 0 {
-        eprintln!("resume: {} unparsable line(s) in the file were ignored", o.bad_lines);
+        eprintln!(
+            "resume: {} unparsable line(s) in the file were ignored",
+            o.bad_lines
+        );
     }
     println!(
         "{} cells in shard, {} already done, {} written ({} trainings): {} successes, {} diverged, {} errors -> {}",

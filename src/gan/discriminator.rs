@@ -452,7 +452,11 @@ impl PatchDisc {
         let w = c.hidden.w.as_slice();
         ensure(&mut c.pre, h, cols);
         // H = W_X X   [h x n][n x B P_l]
-        let wx = MatRef { data: &w[..h * n], rows: h, cols: n };
+        let wx = MatRef {
+            data: &w[..h * n],
+            rows: h,
+            cols: n,
+        };
         gemm(&mut c.pre, 1.0, &wx.v(), x, 0.0);
         if self.parent {
             // Q = W_P X_{l-1}   [h x n][n x B P_{l-1}] (once per parent)
@@ -488,7 +492,11 @@ impl PatchDisc {
             c.score.as_mut_slice(),
         );
         for j in 0..cols {
-            let pos = if positions > 0 { (j % patches) % positions } else { 0 };
+            let pos = if positions > 0 {
+                (j % patches) % positions
+            } else {
+                0
+            };
             let rg = j * h..(j + 1) * h;
             let qj = q.map(|q| &q[(j / r) * h..(j / r + 1) * h]);
             score[j] = c0
@@ -563,7 +571,13 @@ impl PatchDisc {
             if parent {
                 // dW_P += dHs X_{l-1}^T   [h x B P_{l-1}][B P_{l-1} x n]
                 let xp = MatRef::of(&xs[level - 2]);
-                gemm(&mut view_mut(&mut gw[h * n..2 * h * n], h, n), 1.0, dhs, &xp.t(), 1.0);
+                gemm(
+                    &mut view_mut(&mut gw[h * n..2 * h * n], h, n),
+                    1.0,
+                    dhs,
+                    &xp.t(),
+                    1.0,
+                );
             }
         }
     }
@@ -625,7 +639,11 @@ impl PatchDisc {
             let w = c.hidden.w.as_slice();
             let l = self.level;
             // dX_l += W_X^T dH   [n x h][h x B P_l]
-            let wx = MatRef { data: &w[..h * n], rows: h, cols: n };
+            let wx = MatRef {
+                data: &w[..h * n],
+                rows: h,
+                cols: n,
+            };
             gemm(&mut dxs[l - 1], 1.0, &wx.t(), &c.dh, 1.0);
             if self.parent {
                 // dX_{l-1} += W_P^T dHs   [n x h][h x B P_{l-1}]
@@ -701,11 +719,10 @@ impl PatchDisc {
         }
         // Curved sigma: V, dW_D += V Gb^T, dV = W_D Gb, da, dH = dV ⊙ a ⊙ sigma''(H).
         ensure(&mut c.v, h, n);
-        for (vc, sc) in c
-            .v
-            .as_mut_slice()
-            .chunks_exact_mut(h)
-            .zip(c.slope.as_slice().chunks_exact(h))
+        for (vc, sc) in
+            c.v.as_mut_slice()
+                .chunks_exact_mut(h)
+                .zip(c.slope.as_slice().chunks_exact(h))
         {
             for ((v, s), ai) in vc.iter_mut().zip(sc).zip(&a) {
                 *v = ai * s;

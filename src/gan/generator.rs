@@ -112,9 +112,12 @@ pub struct FsrGenerator {
     /// `[U_0; ...; U_{r-1}]`, `(r n) x n` (rebuilt from the geometry on load).
     #[serde(skip)]
     up: DMatrix<f64>,
-    /// `Up^T`, `n x (r n)` (owned copy: the backward product is tall-skinny).
+    /// Source row of each row of `up` (the gather / scatter form of `Up`).
     #[serde(skip)]
-    up_t: DMatrix<f64>,
+    up_src: Vec<usize>,
+    /// [`upsample_inverse`] of `up_src`.
+    #[serde(skip)]
+    up_inv: Vec<usize>,
     /// Projector onto the detail subspace, `Q Q^T`, `n x n`.
     #[serde(skip)]
     proj: DMatrix<f64>,
@@ -141,7 +144,8 @@ impl FsrGenerator {
             noise_dim,
             levels: Vec::with_capacity(widths.len()),
             up: DMatrix::zeros(0, 0),
-            up_t: DMatrix::zeros(0, 0),
+            up_src: Vec::new(),
+            up_inv: Vec::new(),
             proj: DMatrix::zeros(0, 0),
             cache: FsrCache::default(),
         };
@@ -186,7 +190,8 @@ impl FsrGenerator {
         }
         let n = self.geometry.patch_dim();
         self.up = self.geometry.upsample_stack();
-        self.up_t = self.up.transpose();
+        self.up_src = upsample_sources(&self.up);
+        self.up_inv = upsample_inverse(&self.up_src, n);
         self.proj = if self.geometry.fanout > 1 {
             let q = self.geometry.detail_basis();
             &q * q.transpose()
@@ -355,24 +360,15 @@ impl FsrGenerator {
                     gemm(&mut pre, 1.0, &lv.noise, &c.zeta[i], 1.0);
                 }
             }
-            // pre -= b 1^T, then S = ReLU(pre) (same memory order).
-            nn::add_bias(c.pre[i].as_mut_slice(), rows, lv.b.as_slice(), -1.0);
-            for (s, p) in c.s[i].iter_mut().zip(c.pre[i].iter()) {
-                *s = p.max(0.0);
-            }
+            // pre -= b 1^T and S = ReLU(pre) in one pass (same memory order).
+            bias_relu(c.pre[i].as_mut_slice(), c.s[i].as_mut_slice(), lv.b.as_slice());
             let (x_lo, x_hi) = c.x.split_at_mut(i);
             let x = &mut x_hi[0];
             let pyramid = self.output == OutputMode::Pyramid && l >= 2;
             if pyramid {
-                // Up(X_{l-1}): [(r n) x n][n x B P_{l-1}] written as n x (B P_l).
-                let xp = &x_lo[i - 1];
-                gemm(
-                    &mut view_mut(x.as_mut_slice(), self.up.nrows(), xp.ncols()),
-                    1.0,
-                    &self.up,
-                    xp,
-                    0.0,
-                );
+                // Up(X_{l-1}) written as n x (B P_l): the 0/1 product
+                // [(r n) x n][n x B P_{l-1}] is a gather (bit-identical).
+                upsample_gather(&self.up_src, x_lo[i - 1].as_slice(), x.as_mut_slice(), n);
             }
             // X_l (+)= V_l S_l   [n x m'_l][m'_l x B P_l]
             gemm(x, 1.0, &lv.v, &c.s[i], if pyramid { 1.0 } else { 0.0 });
@@ -409,9 +405,9 @@ impl FsrGenerator {
             let l = i + 1;
             if self.output == OutputMode::Pyramid && l < nl {
                 let (lo, hi) = dx.split_at_mut(i + 1);
-                let above = MatRef::of(&hi[0]).reshaped(self.up.nrows());
-                // dX_l += Up^T stack(dX_{l+1})   [n x rn][rn x B P_l]
-                gemm(&mut lo[i], 1.0, &self.up_t, &above.v(), 1.0);
+                // dX_l += Up^T stack(dX_{l+1})   [n x rn][rn x B P_l], as a
+                // scatter-add of the 0/1 matrix's nonzeros.
+                upsample_scatter_add(&self.up_inv, hi[0].as_slice(), lo[i].as_mut_slice(), n);
             }
             let lv = &mut self.levels[i];
             let m = lv.width;
@@ -423,17 +419,11 @@ impl FsrGenerator {
             let beta = if l < nl { 1.0 } else { 0.0 };
             ensure(&mut c.ds[i], m, dx[i].ncols());
             gemm(&mut c.ds[i], 1.0, &MatRef::of(&lv.v).t(), &dx[i], beta);
-            // dPre = dS ⊙ 1[pre > 0]   (in place in ds[i])
-            for (d, p) in c.ds[i].iter_mut().zip(c.pre[i].iter()) {
-                if *p <= 0.0 {
-                    *d = 0.0;
-                }
-            }
+            // dPre = dS ⊙ 1[pre > 0] (in place in ds[i]); db = -dPre 1 (one pass).
+            nn::ensure_vec(&mut lv.gb, rows);
+            relu_mask_bias_grad(c.ds[i].as_mut_slice(), c.pre[i].as_slice(), lv.gb.as_mut_slice());
             let (ds_lo, ds_hi) = c.ds.split_at_mut(i);
             let dpre = MatRef::of(&ds_hi[0]).reshaped(rows);
-            // db = -dPre 1
-            nn::row_sums_into(dpre, &mut lv.gb);
-            lv.gb.neg_mut();
             let input = if l == 1 { &c.z } else { &c.s[i - 1] };
             ensure(&mut lv.gw, rows, input.nrows());
             // dW = dPre S_prev^T
@@ -514,6 +504,88 @@ impl Params for FsrGenerator {
             f(lv.b.as_slice());
             f(lv.noise.as_slice());
             f(lv.v.as_slice());
+        }
+    }
+}
+
+/// `pre <- pre - b` and `s = max(pre, 0)`, `b` cycling over the rows of the
+/// stacked layout.
+fn bias_relu(pre: &mut [f64], s: &mut [f64], b: &[f64]) {
+    if b.is_empty() {
+        return;
+    }
+    for (pc, sc) in pre.chunks_exact_mut(b.len()).zip(s.chunks_exact_mut(b.len())) {
+        for ((p, s), bi) in pc.iter_mut().zip(sc.iter_mut()).zip(b) {
+            *p -= bi;
+            *s = p.max(0.0);
+        }
+    }
+}
+
+/// `d <- d ⊙ 1[pre > 0]` and `gb = -(d 1)` over the stacked rows (`gb.len()`).
+fn relu_mask_bias_grad(d: &mut [f64], pre: &[f64], gb: &mut [f64]) {
+    gb.fill(0.0);
+    if gb.is_empty() {
+        return;
+    }
+    let rows = gb.len();
+    for (dc, pc) in d.chunks_exact_mut(rows).zip(pre.chunks_exact(rows)) {
+        for ((d, p), g) in dc.iter_mut().zip(pc).zip(gb.iter_mut()) {
+            if *p <= 0.0 {
+                *d = 0.0;
+            }
+            *g += *d;
+        }
+    }
+    gb.iter_mut().for_each(|g| *g = -*g);
+}
+
+/// Source row of each row of the 0/1 upsampling stack (`(r n)` entries).
+fn upsample_sources(up: &DMatrix<f64>) -> Vec<usize> {
+    (0..up.nrows())
+        .map(|i| (0..up.ncols()).find(|&k| up[(i, k)] != 0.0).unwrap_or(0))
+        .collect()
+}
+
+/// `x = Up(xp)`: column `q` of `xp` (`n` values) blown up into the `r`
+/// child columns `q r .. q r + r - 1` of `x`.
+fn upsample_gather(src: &[usize], xp: &[f64], x: &mut [f64], n: usize) {
+    let rn = src.len();
+    if n == 0 || rn == 0 {
+        return;
+    }
+    for (pc, xc) in xp.chunks_exact(n).zip(x.chunks_exact_mut(rn)) {
+        for (o, &k) in xc.iter_mut().zip(src) {
+            *o = pc[k];
+        }
+    }
+}
+
+/// Rows of the upsampling stack grouped by source value: entries `k r ..
+/// k r + r - 1` are the rows reading parent value `k`, increasing.
+fn upsample_inverse(src: &[usize], n: usize) -> Vec<usize> {
+    let mut inv = Vec::with_capacity(src.len());
+    for k in 0..n {
+        inv.extend((0..src.len()).filter(|&i| src[i] == k));
+    }
+    inv
+}
+
+/// `dxp += Up^T stack(dx)`: each parent value receives the sum of its child
+/// values, in increasing stacked-row order (the order of the 0/1 product).
+fn upsample_scatter_add(inv: &[usize], dx: &[f64], dxp: &mut [f64], n: usize) {
+    let rn = inv.len();
+    if n == 0 || rn == 0 {
+        return;
+    }
+    let r = rn / n;
+    for (pc, dc) in dxp.chunks_exact_mut(n).zip(dx.chunks_exact(rn)) {
+        for (p, rows) in pc.iter_mut().zip(inv.chunks_exact(r)) {
+            let mut acc = 0.0;
+            for &i in rows {
+                acc += dc[i];
+            }
+            *p += acc;
         }
     }
 }

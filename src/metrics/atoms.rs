@@ -40,7 +40,11 @@ pub fn atom_descriptors(atom: &[f64], side: usize, channels: usize) -> (f64, f64
         }
     }
     let sum: f64 = e.iter().sum();
-    let orient = if sum > 0.0 { e.iter().cloned().fold(0.0, f64::max) / sum } else { 0.0 };
+    let orient = if sum > 0.0 {
+        e.iter().cloned().fold(0.0, f64::max) / sum
+    } else {
+        0.0
+    };
     (loc, orient)
 }
 

@@ -109,3 +109,219 @@ fn bad_flags_are_one_line_exit_2() {
     let out = fsrgan(&["frobnicate"]);
     assert_one_line_error(&out, "frobnicate");
 }
+
+/// `train` on the default target (a short budget) writes every file of the
+/// run, `generate` reads the checkpoint back, and the summary has the
+/// SPEC §8 fields.
+#[test]
+fn train_then_generate_on_the_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let o = fsrgan(&[
+        "train",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+        "--set",
+        "training.iterations=300",
+        "--set",
+        "training.eval_every=100",
+        "--set",
+        "target.levels=2",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in [
+        "config.json",
+        "metrics.csv",
+        "summary.json",
+        "generator.json",
+        "learning_curves.png",
+        "learning_curves.svg",
+        "samples.png",
+        "dictionary_level1.png",
+        "dictionary_level2.svg",
+    ] {
+        assert!(out.join(f).exists(), "missing {f}");
+    }
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(s["status"], "completed");
+    assert_eq!(s["iterations"], 300);
+    for key in ["wall_seconds", "seed", "levels"] {
+        assert!(s.get(key).is_some(), "missing {key}");
+    }
+    let lv = &s["levels"][1];
+    for key in [
+        "level",
+        "min_cos",
+        "mean_cos",
+        "recovered_fraction",
+        "sr_error",
+        "mmd2",
+        "mmd2_floor",
+        "p_value",
+        "t_learned",
+    ] {
+        assert!(lv.get(key).is_some(), "missing level field {key}");
+    }
+    assert!(s["levels"][0]["sr_error"].is_null());
+    let csv_rows = std::fs::read_to_string(out.join("metrics.csv"))
+        .unwrap()
+        .lines()
+        .count();
+    assert_eq!(csv_rows, 1 + 3, "header + one row per evaluation");
+    let gen_csv = dir.path().join("gen.csv");
+    let o = fsrgan(&[
+        "generate",
+        "--checkpoint",
+        out.join("generator.json").to_str().unwrap(),
+        "--n",
+        "7",
+        "--out",
+        gen_csv.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut r = csv::Reader::from_path(&gen_csv).unwrap();
+    assert_eq!(r.headers().unwrap().len(), 16 + 64);
+    assert_eq!(r.records().count(), 7);
+}
+
+/// Same seed, same config: byte-identical metrics.csv (no wall-clock columns).
+#[test]
+fn train_metrics_are_deterministic() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |name: &str| {
+        let out = dir.path().join(name);
+        let o = fsrgan(&[
+            "train",
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+            "--seed",
+            "5",
+            "--set",
+            "training.iterations=200",
+            "--set",
+            "training.eval_every=100",
+            "--set",
+            "target.levels=1",
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        std::fs::read(out.join("metrics.csv")).unwrap()
+    };
+    assert_eq!(run("a"), run("b"));
+}
+
+/// `train --data` on flat CSV data with an mlp GAN; a bad row names its line.
+#[test]
+fn train_on_flat_csv_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("ring.csv");
+    let mut text = String::from("x,y\n");
+    for i in 0..400 {
+        let a = (i % 8) as f64 * std::f64::consts::PI / 4.0 + 0.001 * i as f64;
+        text.push_str(&format!("{},{}\n", 2.0 * a.cos(), 2.0 * a.sin()));
+    }
+    std::fs::write(&data, &text).unwrap();
+    let out = dir.path().join("flat");
+    let o = fsrgan(&[
+        "train",
+        "--config",
+        "configs/mixture.toml",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+        "--set",
+        "training.iterations=200",
+        "--set",
+        "training.eval_every=100",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.join("summary.json").exists() && out.join("generator.json").exists());
+    let gen_csv = dir.path().join("g.csv");
+    let o = fsrgan(&[
+        "generate",
+        "--checkpoint",
+        out.join("generator.json").to_str().unwrap(),
+        "--n",
+        "5",
+        "--out",
+        gen_csv.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        std::fs::read_to_string(&gen_csv).unwrap().lines().next().unwrap(),
+        "x0,x1"
+    );
+    text.push_str("1.0,oops\n");
+    std::fs::write(&data, &text).unwrap();
+    let o = fsrgan(&[
+        "train",
+        "--config",
+        "configs/mixture.toml",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_one_line_error(&o, "line 402");
+}
+
+/// C7 on the shipped digits: the JSON has the documented shape; the
+/// shuffled control sits near 0 and below the coarse linear map.
+#[test]
+fn check_fsr_json_on_digits() {
+    let o = fsrgan(&["check-fsr", "--config", "configs/digits.toml", "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let levels = v["levels"].as_array().unwrap();
+    assert_eq!(levels.len(), 2);
+    for l in levels {
+        let ev = &l["explained_variance"];
+        for key in ["coarse_linear", "hidden_features", "shuffled_control"] {
+            assert!(ev[key].is_number(), "missing {key}");
+            assert_eq!(l["intervals"][key].as_array().unwrap().len(), 2);
+        }
+        assert!(ev["coarse_linear"].as_f64().unwrap() > ev["shuffled_control"].as_f64().unwrap());
+    }
+    let o = fsrgan(&[
+        "check-fsr",
+        "--config",
+        "configs/digits.toml",
+        "--data",
+        "no/such.csv",
+    ]);
+    assert_one_line_error(&o, "no/such.csv");
+}
+
+/// A real-data training run (tiny budget) writes its summary and figures.
+#[test]
+fn train_on_digits_writes_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("digits");
+    let o = fsrgan(&[
+        "train",
+        "--config",
+        "configs/digits.toml",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+        "--set",
+        "training.iterations=100",
+        "--set",
+        "training.eval_every=50",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in [
+        "summary.json",
+        "metrics.csv",
+        "generator.json",
+        "samples.png",
+        "dictionary_level3.png",
+    ] {
+        assert!(out.join(f).exists(), "missing {f}");
+    }
+}

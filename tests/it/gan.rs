@@ -38,7 +38,11 @@ fn min_kink_distance(gn: &FsrGenerator, z: &DMatrix<f64>, zeta: &[DMatrix<f64>])
         for (k, v) in pre.iter().enumerate() {
             min = min.min((v - lv.b[k % lv.b.len()]).abs());
         }
-        s_prev = if l == 0 { gn.hidden_first(z) } else { gn.hidden_next(l + 1, &s_prev, Some(&zeta[l])) };
+        s_prev = if l == 0 {
+            gn.hidden_first(z)
+        } else {
+            gn.hidden_next(l + 1, &s_prev, Some(&zeta[l]))
+        };
     }
     min
 }
