@@ -6,7 +6,6 @@
 //! Also the learner's sparse codes for `fsrgan check-fsr --checkpoint`.
 
 use nalgebra::DMatrix;
-use rand::seq::SliceRandom;
 use rand_distr::{Distribution, StandardNormal};
 use serde::Serialize;
 
@@ -14,12 +13,12 @@ use crate::config::Config;
 use crate::data::MultiRes;
 use crate::gan::generator::{FsrGenerator, Generator};
 use crate::gan::trainer::{EvalPoint, RunStatus, Trainer};
-use crate::metrics::{self, AtomStats, DistanceConfig, MetricsError};
+use crate::metrics::{self, AtomStats, DistanceConfig};
 use crate::plots::{self, Image, PlotError, Range};
 use crate::target::{Geometry, geometry::flat, rand_chacha};
 
 use super::figures::{atom_image, level_image};
-use super::run::RunError;
+use super::run::{HeldoutSplit, RunError};
 
 /// Per-level result on real data.
 #[derive(Debug, Clone, Serialize)]
@@ -80,22 +79,12 @@ fn random_atoms(g: &Geometry, level: usize, m: usize, seed: u64) -> DMatrix<f64>
 pub fn run_data(cfg: &Config, data: &MultiRes, seed: u64, quiet: bool) -> Result<RealOutput, RunError> {
     let g = &data.geometry;
     let n = data.samples();
-    if n < 20 {
-        return Err(RunError::Metrics(MetricsError::TooFew {
-            what: "real samples (need 20 for a train / held-out split)",
-            got: n,
-            min: 20,
-        }));
-    }
     let mut rng = rand_chacha(seed);
-    let mut idx: Vec<usize> = (0..n).collect();
-    idx.shuffle(&mut rng);
-    // 20% held out (at most 2000), split in two halves for the floor.
-    let n_hold = (n / 5).clamp(10, 2000);
-    let half = n_hold / 2;
-    let hold_a = data.select(&idx[..half]);
-    let hold_b = data.select(&idx[half..2 * half]);
-    let train = data.select(&idx[n_hold..]);
+    let split = HeldoutSplit::new(n, &mut rng)?;
+    let (half, n_hold) = (split.a.len(), split.heldout());
+    let hold_a = data.select(&split.a);
+    let hold_b = data.select(&split.b);
+    let train = data.select(&split.train);
     let widths = &cfg.target.widths;
     let mut trainer = Trainer::for_multires(
         &cfg.learner,
@@ -182,7 +171,7 @@ pub fn run_data(cfg: &Config, data: &MultiRes, seed: u64, quiet: bool) -> Result
             wall_seconds: result.wall_seconds,
             seed,
             train_samples: n - n_hold,
-            heldout_samples: 2 * half,
+            heldout_samples: n_hold,
             gradient_evaluations: result.grad_evals,
             diverged_at: result.diverged_at,
             levels,

@@ -392,6 +392,41 @@ pub fn metrics_csv(trace: &[EvalRow]) -> String {
     s
 }
 
+/// A seeded split of `N` samples into a training part and two equal
+/// held-out halves (`a`: generated vs real; `a` vs `b`: the floor): 20%
+/// held out, at least 10 and at most 2000 samples.
+pub struct HeldoutSplit {
+    pub train: Vec<usize>,
+    pub a: Vec<usize>,
+    pub b: Vec<usize>,
+}
+
+impl HeldoutSplit {
+    pub fn new(n: usize, rng: &mut ChaCha8Rng) -> Result<HeldoutSplit, RunError> {
+        use rand::seq::SliceRandom;
+        if n < 20 {
+            return Err(RunError::Metrics(MetricsError::TooFew {
+                what: "samples (need 20 for a train / held-out split)",
+                got: n,
+                min: 20,
+            }));
+        }
+        let mut idx: Vec<usize> = (0..n).collect();
+        idx.shuffle(rng);
+        let half = (n / 5).clamp(10, 2000) / 2;
+        Ok(HeldoutSplit {
+            a: idx[..half].to_vec(),
+            b: idx[half..2 * half].to_vec(),
+            train: idx[2 * half..].to_vec(),
+        })
+    }
+
+    /// Held-out samples in both halves.
+    pub fn heldout(&self) -> usize {
+        self.a.len() + self.b.len()
+    }
+}
+
 /// Summary of a flat-data run (`train --data`): distances of generated vs
 /// held-out data next to the held-out halves' own distance (the floor).
 #[derive(Debug, Clone, Serialize)]
@@ -417,24 +452,14 @@ pub struct FlatOutput {
 /// Trains an `mlp` / `linear` learner on flat data `x` (`d x N`): a seeded
 /// 80/20 split, evaluation by MMD against the held-out part.
 pub fn run_flat(cfg: &Config, x: DMatrix<f64>, seed: u64, quiet: bool) -> Result<FlatOutput, RunError> {
-    use rand::seq::SliceRandom;
     let n = x.ncols();
-    if n < 10 {
-        return Err(RunError::Metrics(MetricsError::TooFew {
-            what: "flat data samples (need 10 for an 80/20 split)",
-            got: n,
-            min: 10,
-        }));
-    }
     let mut rng = rand_chacha(seed);
-    let mut idx: Vec<usize> = (0..n).collect();
-    idx.shuffle(&mut rng);
-    let n_hold = (n / 5).max(4);
+    let split = HeldoutSplit::new(n, &mut rng)?;
     let pick = |ids: &[usize]| DMatrix::from_fn(x.nrows(), ids.len(), |r, c| x[(r, ids[c])]);
-    let half = n_hold / 2;
-    let hold_a = pick(&idx[..half]);
-    let hold_b = pick(&idx[half..n_hold]);
-    let train = pick(&idx[n_hold..]);
+    let n_hold = split.heldout();
+    let hold_a = pick(&split.a);
+    let hold_b = pick(&split.b);
+    let train = pick(&split.train);
     let train_n = train.ncols();
     let mut trainer = Trainer::for_data(&cfg.learner, &cfg.training, train, &mut rng)?;
     let mut eval_rng = rand_chacha(seed ^ 0xE7A1_5EED_0000_0002);
