@@ -173,6 +173,9 @@ fn num(v: f64) -> String {
         return format!("{v}");
     }
     let a = v.abs();
+    if v.fract() == 0.0 && a < 1e7 {
+        return format!("{v:.0}");
+    }
     if a != 0.0 && !(1e-2..1e5).contains(&a) {
         format!("{v:.2e}")
     } else if a >= 100.0 {
@@ -190,6 +193,9 @@ fn ci(c: Option<(f64, f64)>) -> String {
 fn seeds_of(rs: &[&CellRecord]) -> String {
     let s: BTreeSet<u64> = rs.iter().map(|r| r.seed).collect();
     let v: Vec<u64> = s.into_iter().collect();
+    if v.is_empty() {
+        return "-".into();
+    }
     match (v.first(), v.last()) {
         (Some(a), Some(b)) if v.len() as u64 == b - a + 1 && v.len() > 2 => format!("{a}..{b} ({})", v.len()),
         _ => format!(
@@ -314,7 +320,11 @@ fn fit_numbers(s: &Series1, what: &str) -> String {
         .iter()
         .map(|(x, y)| format!("{}:{}", num(*x), num(*y)))
         .collect();
-    let mut out = format!("{what} at {} = {}", s.x_label, pts.join(", "));
+    let mut out = if pts.is_empty() {
+        format!("{what} at {}: no measured point", s.x_label)
+    } else {
+        format!("{what} at {} = {}", s.x_label, pts.join(", "))
+    };
     if !s.censored.is_empty() {
         let c: Vec<String> = s.censored.iter().map(|x| num(*x)).collect();
         out.push_str(&format!("; censored at {}", c.join(", ")));
@@ -693,7 +703,7 @@ pub fn write_report(merged: &Merged, sources: &[PathBuf], dir: &Path) -> Result<
     for (g, s) in &c2_series {
         let (verdict, reason) = series_verdict(s);
         rows.push(ClaimRow {
-            id: format!("C2 ({})", s.x_label),
+            id: format!("C2 ({}, {g})", s.x_label),
             claim: "Sample complexity is polynomial".into(),
             measurement: format!(
                 "N*(eps) vs {} (grid `{g}`, axis {}), power vs exponential fit",
@@ -706,8 +716,8 @@ pub fn write_report(merged: &Merged, sources: &[PathBuf], dir: &Path) -> Result<
         });
         fit_figure(
             dir,
-            &format!("c2_nstar_{}", s.tag),
-            &format!("C2: sample complexity N* vs {}", s.x_label),
+            &format!("c2_nstar_{g}_{}", s.tag),
+            &format!("C2: sample complexity N* vs {} (grid {g})", s.x_label),
             "N* (training samples)",
             s,
             &mut figures,
@@ -742,11 +752,11 @@ pub fn write_report(merged: &Merged, sources: &[PathBuf], dir: &Path) -> Result<
                 y_label: "success rate within T_max".into(),
                 series,
                 vlines: Vec::new(),
-                hlines: vec![(2.0 / 3.0, "2/3".into())],
+                hlines: vec![(2.0 / 3.0, "2/3".into()), (1.0, "all seeds".into())],
                 log_x: true,
                 log_y: false,
             };
-            let name = format!("c2_success_vs_n_{}", s.tag);
+            let name = format!("c2_success_vs_n_{g}_{}", s.tag);
             for ext in ["png", "svg"] {
                 plots::line_chart(dir.join(format!("{name}.{ext}")), &chart)?;
             }
@@ -781,7 +791,7 @@ pub fn write_report(merged: &Merged, sources: &[PathBuf], dir: &Path) -> Result<
             }
         };
         rows.push(ClaimRow {
-            id: format!("C3 ({})", s.x_label),
+            id: format!("C3 ({}, {g})", s.x_label),
             claim: "Time complexity is polynomial".into(),
             measurement: format!(
                 "T*(eps) in iterations vs {} (grid `{g}`, axis {}, fresh samples), power vs exponential fit",
@@ -799,8 +809,8 @@ pub fn write_report(merged: &Merged, sources: &[PathBuf], dir: &Path) -> Result<
         });
         fit_figure(
             dir,
-            &format!("c3_tstar_{}", s.tag),
-            &format!("C3: time complexity T* vs {}", s.x_label),
+            &format!("c3_tstar_{g}_{}", s.tag),
+            &format!("C3: time complexity T* vs {} (grid {g})", s.x_label),
             "T* (iterations to success)",
             s,
             &mut figures,
@@ -896,8 +906,8 @@ pub fn write_report(merged: &Merged, sources: &[PathBuf], dir: &Path) -> Result<
                 continue;
             };
             let pair = Pair {
-                a_name: format!("{a}"),
-                b_name: format!("{b}"),
+                a_name: a.clone(),
+                b_name: b.clone(),
                 a: by_v[&a].clone(),
                 b: by_v[&b].clone(),
             };
@@ -1143,11 +1153,21 @@ pub fn report(results: &[PathBuf], dir: &Path) -> Result<Report, ReportError> {
 
 /// `fsrgan report`: writes the report and prints the verdict lines.
 pub fn cli_report(results: &[PathBuf], dir: &Path) -> Result<(), ReportError> {
+    use std::io::Write;
     let r = report(results, dir)?;
+    // A closed pipe (`| head`) is not an error of the report.
+    let mut out = std::io::stdout().lock();
     for row in &r.rows {
-        println!("{:<16} {:<13} {}", row.id, row.verdict.to_string(), row.numbers);
+        let _ = writeln!(
+            out,
+            "{:<16} {:<13} {}",
+            row.id,
+            row.verdict.to_string(),
+            row.numbers
+        );
     }
-    println!(
+    let _ = writeln!(
+        out,
         "wrote {} and {} figures (PNG + SVG) in {}",
         dir.join("claims.md").display(),
         r.figures.len(),

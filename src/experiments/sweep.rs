@@ -1222,7 +1222,9 @@ pub fn cli_sweep(
             o.bad_lines
         );
     }
-    println!(
+    // A closed pipe (`| head`) is not an error of the sweep.
+    let _ = writeln!(
+        std::io::stdout(),
         "{} cells in shard, {} already done, {} written ({} trainings): {} successes, {} diverged, {} errors -> {}",
         o.in_shard,
         o.skipped,

@@ -7,5 +7,7 @@ mod gan;
 mod metrics;
 mod nn;
 mod plots;
+mod recipe;
 mod strategies;
+mod sweep;
 mod target;
