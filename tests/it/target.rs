@@ -235,6 +235,20 @@ fn default_toml_matches_builtin_defaults() {
     assert_eq!(file.target, builtin.target);
 }
 
+/// The shipped `[learner]` and `[training]` sections are the built-in recipe
+/// (issue 5: `gan::LearnerSpec::default`, `gan::TrainingSpec::default`).
+#[test]
+fn default_toml_learner_and_training_match_builtin_defaults() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/configs/default.toml")).unwrap();
+    assert!(text.contains("[learner]") && text.contains("[training]"));
+    let file = parse_raw(&text, "default.toml", &[]).unwrap().check().unwrap();
+    let builtin = parse_raw("", "defaults", &[]).unwrap().check().unwrap();
+    assert_eq!(file.learner, builtin.learner);
+    assert_eq!(file.training, builtin.training);
+    assert_eq!(builtin.learner, fsrgan::gan::LearnerSpec::default());
+    assert_eq!(builtin.training, fsrgan::gan::TrainingSpec::default());
+}
+
 /// Every validation rule of `[target]` rejects with its own variant.
 #[test]
 fn each_target_rule_has_its_own_error() {

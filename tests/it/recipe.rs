@@ -1,0 +1,104 @@
+//! Checks of the learner recipe (issue 5, docs/recipe.md): the shipped
+//! `[learner]` / `[training]` defaults learn a small FSR target by the
+//! project's success definition (`metrics::summary`: every level all
+//! features at cosine >= 0.95, SR error <= 0.1, MMD test not rejected at
+//! 5%), and a learner that cannot represent the target is reported as not
+//! recovered, so the success check can fail.
+//!
+//! The small target: L = 2, one 4x4 root patch (n = 16), m = 4 units per
+//! level, k = 1 active on average, m_0 = 4 (target seed 0 of the defaults).
+//! Budget: 6000 iterations, evaluation every 500 (the rest of the recipe is
+//! the shipped default).
+//!
+//! Measured before writing this test (issue 5, docs/recipe.md), seeds 0-9
+//! with this exact config: level 1 was recovered in 9/10 seeds but level 2
+//! in 0/10 (median min cos 0.43, SR error 0.39-0.69), so 0/10 runs
+//! succeeded, at ~35 s per run on the shared 2-core machine (the 256-wide
+//! D dominates). The 4-of-5 criterion is the issue's goal, not a measured
+//! rate: the test is `#[ignore]`d with that finding rather than loosened,
+//! and is to be un-ignored when a recipe learns level 2 within a budget
+//! that keeps this file under 90 s. The under-parameterised check runs.
+
+use fsrgan::config::{Config, parse_raw};
+use fsrgan::experiments::{EvalSpec, run_target};
+use fsrgan::metrics::summary::SUCCESS_COS;
+use fsrgan::target::Target;
+
+/// The small target with the shipped recipe and the test budget.
+fn small_config(extra: &[&str]) -> Config {
+    let sets: Vec<String> = [
+        "target.levels=2",
+        "target.widths=4",
+        "target.active=1",
+        "target.latent_dim=4",
+        "training.iterations=6000",
+        "training.eval_every=500",
+    ]
+    .iter()
+    .chain(extra)
+    .map(|s| s.to_string())
+    .collect();
+    parse_raw("", "recipe test", &sets).unwrap().check().unwrap()
+}
+
+/// At least 4 of 5 fixed learner seeds recover the small two-level target.
+#[test]
+#[ignore = "issue 5 finding: the recipe recovers level 2 of this target in 0/10 seeds at this budget (docs/recipe.md)"]
+fn recipe_learns_a_small_two_level_target() {
+    let cfg = small_config(&[]);
+    let target = Target::new(&cfg.target).unwrap();
+    let eval = EvalSpec::default();
+    let mut successes = 0;
+    let mut report = Vec::new();
+    for seed in 0..5u64 {
+        let run = run_target(&cfg, &target, seed, &eval, true).unwrap();
+        let s = &run.summary;
+        if s.success {
+            successes += 1;
+        }
+        report.push(format!(
+            "seed {seed}: success {} min cos {:?} SR {:?} p {:?}",
+            s.success,
+            s.levels.iter().map(|l| l.min_cos).collect::<Vec<_>>(),
+            s.levels.iter().map(|l| l.sr_error).collect::<Vec<_>>(),
+            s.levels.iter().map(|l| l.p_value).collect::<Vec<_>>(),
+        ));
+    }
+    assert!(
+        successes >= 4,
+        "only {successes}/5 seeds recovered the small target:\n{}",
+        report.join("\n")
+    );
+}
+
+/// A learner with fewer units than true features (kappa = 0.5: 2 units for
+/// 4 features per level; below the `[learner]` rule kappa >= 1, so set on
+/// the checked spec directly) cannot match every feature: the run must be
+/// reported as not recovered, with unmatched features counted as cosine 0.
+#[test]
+fn under_parameterised_learner_is_not_recovered() {
+    let mut cfg = small_config(&[]);
+    cfg.learner.kappa = 0.5;
+    let target = Target::new(&cfg.target).unwrap();
+    let run = run_target(&cfg, &target, 0, &EvalSpec::default(), true).unwrap();
+    let s = &run.summary;
+    assert!(
+        !s.success,
+        "a 2-unit learner was reported as recovering 4 features"
+    );
+    for l in &s.levels {
+        // Two of the four true features have no learner unit to match.
+        assert!(
+            l.min_cos < SUCCESS_COS,
+            "level {}: min cos {} with half the units missing",
+            l.level,
+            l.min_cos
+        );
+        assert!(
+            l.recovered_fraction <= 0.5,
+            "level {}: {}",
+            l.level,
+            l.recovered_fraction
+        );
+    }
+}
