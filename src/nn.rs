@@ -330,39 +330,37 @@ impl Activation {
         a: &[f64],
     ) -> f64 {
         let h = pre.len();
-        let (add, post, slope, a) = (&add[..h], &mut post[..h], &mut slope[..h], &a[..h]);
+        let (add, post, slope) = (&add[..h], &mut post[..h], &mut slope[..h]);
         match add2 {
             Some(q) => {
-                let q = &q[..h];
-                for i in 0..h {
-                    pre[i] += q[i] + add[i];
+                for ((p, x), y) in pre.iter_mut().zip(add).zip(&q[..h]) {
+                    *p += y + x;
                 }
             }
             None => {
-                for i in 0..h {
-                    pre[i] += add[i];
+                for (p, x) in pre.iter_mut().zip(add) {
+                    *p += x;
                 }
             }
         }
         match self {
             Activation::Relu => {
-                for i in 0..h {
-                    let on = pre[i] > 0.0;
-                    post[i] = if on { pre[i] } else { 0.0 };
-                    slope[i] = if on { 1.0 } else { 0.0 };
+                for ((p, o), s) in pre.iter().zip(post.iter_mut()).zip(slope.iter_mut()) {
+                    *o = p.max(0.0);
+                    *s = if *p > 0.0 { 1.0 } else { 0.0 };
                 }
             }
             Activation::LeakyRelu { alpha } => {
-                for i in 0..h {
-                    let k = if pre[i] > 0.0 { 1.0 } else { alpha };
-                    post[i] = k * pre[i];
-                    slope[i] = k;
+                for ((p, o), s) in pre.iter().zip(post.iter_mut()).zip(slope.iter_mut()) {
+                    let k = if *p > 0.0 { 1.0 } else { alpha };
+                    *o = k * p;
+                    *s = k;
                 }
             }
             _ => {
-                for i in 0..h {
-                    post[i] = self.f(pre[i]);
-                    slope[i] = self.df(pre[i]);
+                for ((p, o), s) in pre.iter().zip(post.iter_mut()).zip(slope.iter_mut()) {
+                    *o = self.f(*p);
+                    *s = self.df(*p);
                 }
             }
         }

@@ -526,39 +526,51 @@ impl PatchDisc {
         let r = self.fan(xs);
         let off = self.data_rows();
         let (patches, positions, parent, level) = (self.patches, self.positions, self.parent, self.level);
-        let PatchDisc { critic: c, dhs, .. } = self;
+        let PatchDisc {
+            critic: c,
+            dhs,
+            bpos: acc,
+            ..
+        } = self;
         let (h, cols) = c.dh.shape();
         let params = params && !c.frozen_hidden;
         if parent {
             ensure(dhs, h, cols / r.max(1));
-            dhs.fill(0.0);
+            dhs.as_mut_slice().fill(0.0);
         }
         if !params && !parent {
             return;
         }
         c.visit(&mut |_, _| {});
         {
+            // One pass over dH: per-position sums (into `acc`, `h x npos`)
+            // and per-parent sums; db and dW_pos follow from `acc`.
+            let npos = positions.max(1);
+            acc.clear();
+            acc.resize(h * npos, 0.0);
             let dh = c.dh.as_slice();
-            let gb = c.hidden.gb.as_mut_slice();
-            let gw = c.hidden.gw.as_mut_slice();
             let ds = dhs.as_mut_slice();
-            for j in 0..cols {
-                let dj = &dh[j * h..(j + 1) * h];
+            for (j, dj) in dh.chunks_exact(h.max(1)).enumerate() {
                 if params {
-                    for (g, v) in gb.iter_mut().zip(dj) {
-                        *g += v;
-                    }
-                    if positions > 0 {
-                        let p = off + (j % patches) % positions;
-                        for (g, v) in gw[p * h..(p + 1) * h].iter_mut().zip(dj) {
-                            *g += v;
-                        }
-                    }
+                    let p = if positions > 0 {
+                        (j % patches) % positions
+                    } else {
+                        0
+                    };
+                    add_to(&mut acc[p * h..(p + 1) * h], dj);
                 }
                 if parent {
                     let q = j / r;
-                    for (g, v) in ds[q * h..(q + 1) * h].iter_mut().zip(dj) {
-                        *g += v;
+                    add_to(&mut ds[q * h..(q + 1) * h], dj);
+                }
+            }
+            if params {
+                let gb = c.hidden.gb.as_mut_slice();
+                let gw = c.hidden.gw.as_mut_slice();
+                for (p, ap) in acc.chunks_exact(h.max(1)).enumerate() {
+                    add_to(gb, ap);
+                    if positions > 0 {
+                        add_to(&mut gw[(off + p) * h..(off + p + 1) * h], ap);
                     }
                 }
             }
@@ -760,6 +772,16 @@ impl PatchDisc {
             self.hidden_grads(xs, true);
         }
         r
+    }
+}
+
+/// `y += x` (equal lengths).
+#[inline]
+fn add_to(y: &mut [f64], x: &[f64]) {
+    let n = y.len().min(x.len());
+    let (y, x) = (&mut y[..n], &x[..n]);
+    for i in 0..n {
+        y[i] += x[i];
     }
 }
 
