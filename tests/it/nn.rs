@@ -135,6 +135,13 @@ proptest! {
     fn mlp_gradients(act in act_strategy(), seed in any::<u64>(), batch in 1usize..10) {
         let mut rng = rand_chacha(seed);
         let mut net = Mlp::new(&[3, 7, 6, 2], act, Activation::Tanh, &mut rng);
+        // Non-zero biases: with zero biases and every unit of a layer off, the
+        // next layer's pre-activations sit exactly on the ReLU kink (b = 0),
+        // where central differences see half a slope.
+        for (i, layer) in net.layers.iter_mut().enumerate() {
+            let k = layer.b.len();
+            layer.b = randn(k, 1, seed ^ (40 + i as u64)).column(0) * 0.5;
+        }
         let mut x = randn(3, batch, seed ^ 5);
         let c = randn(2, batch, seed ^ 6);
         net.forward(MatRef::of(&x));
