@@ -56,13 +56,14 @@ pub fn learning_curves(path: &Path, trace: &[EvalRow], summary: &Summary) -> Res
             None => (f64::NAN, format!("t{} never", m.level)),
         })
         .collect();
-    let mut mmd = series(&|m| Some(m.mmd2.max(1e-7)), 1);
+    // Linear axis: the unbiased MMD² is negative around 0 when matched.
+    let mut mmd = series(&|m| Some(m.mmd2), 1);
     mmd.extend((1..=levels).map(|l| {
         Series {
             name: format!("floor {l}"),
             points: trace
                 .iter()
-                .map(|r| (r.iteration as f64, r.levels[l - 1].mmd2_floor.max(1e-7)))
+                .map(|r| (r.iteration as f64, r.levels[l - 1].mmd2_floor))
                 .collect(),
         }
     }));
@@ -91,7 +92,6 @@ pub fn learning_curves(path: &Path, trace: &[EvalRow], summary: &Summary) -> Res
             x_label: "iteration".into(),
             y_label: "MMD^2 (gen vs real; floor = real vs real)".into(),
             series: mmd,
-            log_y: true,
             ..Default::default()
         },
     ];
