@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::target::Target;
 
+use super::fits::median;
 use super::run::{EvalSpec, RunError, Summary, run_target};
 
 /// Aggregates over seeds.
@@ -31,20 +32,6 @@ pub struct SeedsReport {
     pub forward_among_ordered: usize,
 }
 
-fn median(mut v: Vec<f64>) -> Option<f64> {
-    v.retain(|x| x.is_finite());
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    Some(if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        0.5 * (v[n / 2 - 1] + v[n / 2])
-    })
-}
-
 impl SeedsReport {
     pub fn from_summaries(summaries: Vec<Summary>) -> SeedsReport {
         let levels = summaries.first().map(|s| s.levels.len()).unwrap_or(0);
@@ -62,13 +49,13 @@ impl SeedsReport {
             runs: summaries.len(),
             successes,
             median_min_cos: (0..levels)
-                .map(|l| median(col(&|s, l| Some(s.levels[l].min_cos), l)).unwrap_or(f64::NAN))
+                .map(|l| median(&col(&|s, l| Some(s.levels[l].min_cos), l)).unwrap_or(f64::NAN))
                 .collect(),
             median_sr_error: (0..levels)
-                .map(|l| median(col(&|s, l| s.levels[l].sr_error, l)))
+                .map(|l| median(&col(&|s, l| s.levels[l].sr_error, l)))
                 .collect(),
             median_t_learned: (0..levels)
-                .map(|l| median(col(&|s, l| s.levels[l].t_learned.map(|t| t as f64), l)))
+                .map(|l| median(&col(&|s, l| s.levels[l].t_learned.map(|t| t as f64), l)))
                 .collect(),
             learned: (0..levels)
                 .map(|l| {
