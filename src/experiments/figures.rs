@@ -81,8 +81,10 @@ pub fn learning_curves(path: &Path, trace: &[EvalRow], summary: &Summary) -> Res
             title: "super-resolution".into(),
             x_label: "iteration".into(),
             y_label: "relative SR error".into(),
-            series: series(&|m| m.sr_error, 2),
-            vlines: marks.iter().skip(1).cloned().collect(),
+            // Level 1 has no SR error: its empty series keeps the colours
+            // of levels 2.. the same as in the other panels.
+            series: series(&|m| m.sr_error, 1),
+            vlines: marks.clone(),
             hlines: vec![(metrics::SUCCESS_SR, "success 0.1".into())],
             log_y: true,
             ..Default::default()
