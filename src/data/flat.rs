@@ -7,6 +7,7 @@ use std::path::Path;
 use nalgebra::DMatrix;
 
 use super::DataError;
+use super::load::{csv_read_error, csv_reader};
 
 /// Reads a flat CSV file (see the module docs).
 pub fn load_flat_csv(path: &Path) -> Result<DMatrix<f64>, DataError> {
@@ -22,16 +23,8 @@ pub fn load_flat_csv(path: &Path) -> Result<DMatrix<f64>, DataError> {
 /// 1-based file lines (the header is line 1).
 pub fn parse_flat_csv(bytes: &[u8], source: &str) -> Result<DMatrix<f64>, DataError> {
     let path = || source.to_string();
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(bytes);
-    let read_err = |e: csv::Error| DataError::CsvRead {
-        path: path(),
-        line: e.position().map_or(0, |p| p.line()),
-        reason: e.to_string(),
-    };
+    let mut rdr = csv_reader(bytes);
+    let read_err = |e: csv::Error| csv_read_error(source, e);
     let names: Vec<String> = rdr
         .headers()
         .map_err(read_err)?

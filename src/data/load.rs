@@ -173,20 +173,32 @@ pub fn load_csv(path: &Path, opts: &CsvOptions) -> Result<Vec<Image>, DataError>
     parse_csv(&text, &name, opts)
 }
 
+/// A CSV reader over `bytes` as every fsrgan CSV input is read: a header
+/// row, trimmed cells, rows of any length (checked by the caller, so a
+/// wrong row gets an error naming its line).
+pub(crate) fn csv_reader(bytes: &[u8]) -> csv::Reader<&[u8]> {
+    csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(bytes)
+}
+
+/// A csv-crate error as a one-line [`DataError`] naming the file and line.
+pub(crate) fn csv_read_error(source: &str, e: csv::Error) -> DataError {
+    DataError::CsvRead {
+        path: source.to_string(),
+        line: e.position().map_or(0, |p| p.line()),
+        reason: e.to_string(),
+    }
+}
+
 /// Parses CSV bytes; `source` names the file in errors. Line numbers are
 /// 1-based file lines (the header is line 1).
 pub fn parse_csv(bytes: &[u8], source: &str, opts: &CsvOptions) -> Result<Vec<Image>, DataError> {
     let path = || source.to_string();
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(bytes);
-    let read_err = |e: csv::Error| DataError::CsvRead {
-        path: path(),
-        line: e.position().map_or(0, |p| p.line()),
-        reason: e.to_string(),
-    };
+    let mut rdr = csv_reader(bytes);
+    let read_err = |e: csv::Error| csv_read_error(source, e);
     let headers = rdr.headers().map_err(read_err)?.clone();
     let names: Vec<String> = headers.iter().map(str::to_string).collect();
     let pixel_cols: Vec<usize> = (0..names.len())
