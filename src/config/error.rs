@@ -86,6 +86,16 @@ pub enum ConfigError {
         generator: String,
         discriminator: String,
     },
+    #[error("learner.d_input = {value:?}: must be \"auto\", \"raw\", \"pixels\" or \"laplacian\"")]
+    DInputName { value: String },
+    #[error(
+        "learner.d_input = \"laplacian\" needs pyramid data, but target.output = \"direct\" (use \"auto\" or \"pixels\")"
+    )]
+    DInputDirect,
+    #[error(
+        "learner.d_input = \"laplacian\" with training.levels = \"top-only\": that ablation's D reads the top level's pixels alone (use \"auto\" or \"pixels\")"
+    )]
+    DInputTopOnly,
     #[error("learner.init_bias = {value}: must be finite")]
     InitBias { value: f64 },
     #[error("training.loss = {value:?}: must be \"logistic\", \"wgan\" or \"hinge\"")]

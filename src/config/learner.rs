@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::ConfigError;
-use crate::gan::{DiscKind, GeneratorKind, LearnerSpec};
+use crate::gan::{DInput, DiscKind, GeneratorKind, LearnerSpec};
 use crate::nn::Activation;
 
 /// Largest over-parameterisation accepted.
@@ -38,6 +38,8 @@ pub struct RawLearner {
     pub leak: f64,
     /// Child position one-hot in the patch discriminators.
     pub d_position: bool,
+    /// Discriminator input coordinates: auto | raw | pixels | laplacian.
+    pub d_input: String,
     /// Initial thresholds of the fsr generator.
     pub init_bias: f64,
 }
@@ -58,6 +60,7 @@ impl Default for RawLearner {
             // 0.2: the customary leaky slope.
             leak: 0.2,
             d_position: d.d_position,
+            d_input: "auto".into(),
             init_bias: d.init_bias,
         }
     }
@@ -128,6 +131,9 @@ impl RawLearner {
             });
         }
         let d_activation = activation("learner.d_activation", &self.d_activation, self.leak)?;
+        let d_input = DInput::from_name(&self.d_input).ok_or_else(|| ConfigError::DInputName {
+            value: self.d_input.clone(),
+        })?;
         if !self.init_bias.is_finite() {
             return Err(ConfigError::InitBias {
                 value: self.init_bias,
@@ -144,6 +150,7 @@ impl RawLearner {
             d_hidden: self.d_hidden as usize,
             d_activation,
             d_position: self.d_position,
+            d_input,
             init_bias: self.init_bias,
         })
     }

@@ -17,8 +17,8 @@ pub use target::RawTarget;
 pub use training::RawTraining;
 
 use crate::data::{DataSpec, RawData};
-use crate::gan::{LearnerSpec, TrainingSpec};
-use crate::target::TargetSpec;
+use crate::gan::{DInput, LearnerSpec, LevelSchedule, TrainingSpec};
+use crate::target::{OutputMode, TargetSpec};
 
 /// A per-level parameter: one value for every level, or one per level.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -82,6 +82,14 @@ impl RawConfig {
                 data: d.levels,
                 target: target.geometry.levels,
             });
+        }
+        if learner.d_input == DInput::Laplacian {
+            if data.is_none() && target.output == OutputMode::Direct {
+                return Err(ConfigError::DInputDirect);
+            }
+            if training.levels == LevelSchedule::TopOnly {
+                return Err(ConfigError::DInputTopOnly);
+            }
         }
         Ok(Config {
             target,

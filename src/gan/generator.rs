@@ -29,8 +29,10 @@
 //! Rows of every `W_l` are Gaussian rescaled to unit norm (as the target's,
 //! so pre-activations start at the target's scale); columns of `V_l` are
 //! Gaussian (projected onto the detail subspace for pyramid `l >= 2`)
-//! rescaled to unit norm; biases `b_l = init_bias` (default 0: half the
-//! units active at start); noise weights `N_l = 0` (the generator starts as
+//! rescaled to unit norm; thresholds `b_l` at `init_bias` standard
+//! deviations above the mean of each unit's pre-activation at
+//! initialisation ([`FsrGenerator::calibrate_thresholds`]; at level 1 that
+//! is `b_1 = init_bias`); noise weights `N_l = 0` (the generator starts as
 //! a pure FSR map and learns to use noise only if the data asks for it).
 //! `mlp`: He-normal weights, zero biases. `linear`: `A_ij ~ N(0, 1/k)`.
 
@@ -180,7 +182,45 @@ impl FsrGenerator {
                 gv: DMatrix::zeros(0, 0),
             });
         }
+        g.calibrate_thresholds(init_bias, rng);
         g
+    }
+
+    /// Latent draws of the threshold calibration: standard error of a
+    /// unit's mean/std estimate ~1/sqrt(4096) = 1.6% of its scale.
+    const CALIBRATION_DRAWS: usize = 4096;
+
+    /// Scale-aware thresholds (module docs): `b_{l,i} = mean_i + init_bias *
+    /// std_i` of unit `i`'s pre-activation `(W_l S_{l-1})_i` at
+    /// initialisation. Level 1 is exact (`W_1 z` with unit rows and `z ~
+    /// N(0, I)`: mean 0, std 1, so `b_1 = init_bias`); levels `>= 2` are
+    /// Monte-Carlo estimates over the learner's *own* samples, level by
+    /// level with the calibrated level below (no target data is used).
+    /// Without this, a fixed `b_l = init_bias` leaves level-2 units active
+    /// ~1% of the time and level-3 units dead (their inputs shrink level by
+    /// level), and a dead unit receives no gradient.
+    fn calibrate_thresholds(&mut self, init_bias: f64, rng: &mut impl Rng) {
+        if self.levels.len() < 2 {
+            return;
+        }
+        let z = nn::randn(self.latent_dim, Self::CALIBRATION_DRAWS, 1.0, rng);
+        let mut s = self.hidden_first(&z);
+        for l in 2..=self.levels.len() {
+            let lv = &self.levels[l - 1];
+            // (r m'_l) x m'_{l-1} times m'_{l-1} x (B P_{l-1}).
+            let pre = &lv.w * &s;
+            let cols = pre.ncols() as f64;
+            let b = DVector::from_iterator(
+                pre.nrows(),
+                pre.row_iter().map(|row| {
+                    let mean = row.sum() / cols;
+                    let var = row.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / cols;
+                    mean + init_bias * var.sqrt()
+                }),
+            );
+            self.levels[l - 1].b = b;
+            s = self.hidden_next(l, &s, None);
+        }
     }
 
     /// Rebuilds the geometry-derived matrices (after deserialisation).

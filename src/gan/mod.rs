@@ -9,6 +9,7 @@
 //! `[training]` TOML sections; their `Default`s are the recipe that worked in
 //! the numpy probe of NOTES.md, each with its reason.
 
+pub mod dinput;
 pub mod discriminator;
 pub mod generator;
 pub mod loss;
@@ -17,6 +18,7 @@ pub mod trainer;
 
 use serde::{Deserialize, Serialize};
 
+pub use dinput::{DInput, InputMap};
 pub use discriminator::{Critic, PatchDisc};
 pub use generator::{CheckpointError, FsrGenerator, GenSample, Generator, LinearGenerator, MlpGenerator};
 pub use loss::LossKind;
@@ -98,7 +100,10 @@ pub struct LearnerSpec {
     /// Give `D_l` the child's one-hot position (SPEC §2; NOTES.md: without
     /// it children get learned in the wrong places).
     pub d_position: bool,
-    /// Initial thresholds `b_l` of the `fsr` generator.
+    /// Coordinates the patch discriminators read ([`dinput`]).
+    pub d_input: DInput,
+    /// Initial thresholds `b_l` of the `fsr` generator, in standard
+    /// deviations of each unit's pre-activation at initialisation.
     pub init_bias: f64,
 }
 
@@ -123,6 +128,9 @@ impl Default for LearnerSpec {
             // ReLU D: what the probe used; keeps the R1 penalty first-order.
             d_activation: Activation::Relu,
             d_position: true,
+            // Laplacian bands at unit scale for pyramid data (issue 5,
+            // docs/recipe.md): in raw pixels the level-2 D sat at chance.
+            d_input: DInput::Auto,
             // Thresholds 0.67 = the 75% Gaussian quantile: level-1 units start
             // active ~25% of the time (a sparsity prior, not the target's
             // parameters). Measured at L = 1, 20k, seeds 0-9: bias 0 learned
