@@ -114,6 +114,8 @@ pub enum ConfigError {
     LearningRate { field: &'static str, value: f64 },
     #[error("training.schedule = {value:?}: must be \"constant\", \"step\" or \"linear\"")]
     ScheduleName { value: String },
+    #[error("training.ema = {value}: must be in [0, 1) (0 = no parameter average)")]
+    Ema { value: f64 },
     #[error("training.final_fraction = {value}: must be in [0, 1]")]
     FinalFraction { value: f64 },
     #[error("training.step_factor = {value}: must be in (0, 1]")]

@@ -35,6 +35,8 @@ pub struct RawTraining {
     pub step_every: i64,
     pub step_factor: f64,
     pub n_d: i64,
+    /// Decay of the generator's parameter average (0 = off).
+    pub ema: f64,
     /// `alternating` | `simultaneous`.
     pub update: String,
     pub batch: i64,
@@ -76,6 +78,7 @@ impl Default for RawTraining {
             step_every: 10_000,
             step_factor: 0.5,
             n_d: d.n_d as i64,
+            ema: d.ema,
             update: "alternating".into(),
             batch: d.batch as i64,
             iterations: d.iterations as i64,
@@ -179,6 +182,9 @@ impl RawTraining {
             }
         };
         let n_d = positive("training.n_d", self.n_d)?;
+        if !(self.ema.is_finite() && (0.0..1.0).contains(&self.ema)) {
+            return Err(ConfigError::Ema { value: self.ema });
+        }
         let update = match self.update.as_str() {
             "alternating" => UpdateRule::Alternating,
             "simultaneous" => UpdateRule::Simultaneous,
@@ -245,6 +251,7 @@ impl RawTraining {
             lr_g: self.lr_g,
             schedule,
             n_d,
+            ema: self.ema,
             update,
             batch,
             iterations,

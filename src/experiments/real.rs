@@ -139,7 +139,7 @@ pub fn run_data(cfg: &Config, data: &MultiRes, seed: u64, quiet: bool) -> Result
     if let Some(e) = failure {
         return Err(e.into());
     }
-    let generator = trainer.generator.clone();
+    let generator = trainer.model().clone();
     let fsr = generator.as_fsr().expect("for_multires builds an fsr generator");
     let fake = generator.sample(half, &mut eval_rng);
     let mut levels = Vec::new();

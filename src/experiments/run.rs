@@ -272,7 +272,7 @@ pub fn run_target(
         return Err(e.into());
     }
     let start = std::time::Instant::now();
-    let generator = trainer.generator.clone();
+    let generator = trainer.model().clone();
     let mut final_levels = if result.status == RunStatus::Completed {
         evaluator.evaluate(&generator, true)?
     } else {
@@ -495,7 +495,7 @@ pub fn run_flat(cfg: &Config, x: DMatrix<f64>, seed: u64, quiet: bool) -> Result
     if let Some(e) = failure {
         return Err(e.into());
     }
-    let generator = trainer.generator.clone();
+    let generator = trainer.model().clone();
     let fake = generator.sample(hold_a.ncols(), &mut eval_rng).x.swap_remove(0);
     let final_cfg = DistanceConfig::default();
     let distance = metrics::distance_report(&fake, &hold_a, &hold_b, &final_cfg, &mut eval_rng)?;

@@ -155,6 +155,10 @@ pub struct TrainingSpec {
     pub schedule: Schedule,
     /// D steps per G step (alternating).
     pub n_d: usize,
+    /// Decay `beta` of the exponential moving average of the generator's
+    /// parameters, `G_avg <- beta G_avg + (1 - beta) G` after every G step;
+    /// the average is the model that is evaluated and saved. 0 = off.
+    pub ema: f64,
     pub update: UpdateRule,
     pub batch: usize,
     pub iterations: usize,
@@ -192,6 +196,8 @@ impl Default for TrainingSpec {
             schedule: Schedule::Linear { final_fraction: 0.02 },
             // One D step per G step: the probe's recipe.
             n_d: 1,
+            // No average by default: measured in issue 5 before any change.
+            ema: 0.0,
             update: UpdateRule::Alternating,
             // Batch 64: the probe's three-level runs (128 at one level).
             batch: 64,

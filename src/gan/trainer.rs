@@ -186,6 +186,9 @@ pub struct TrainResult {
 /// the data source and every buffer of the loop.
 pub struct Trainer {
     pub generator: Generator,
+    /// Exponential moving average of the generator's parameters
+    /// (`training.ema > 0`), the model that is evaluated.
+    ema: Option<Generator>,
     pub discs: Vec<PatchDisc>,
     pub spec: TrainingSpec,
     data: DataSource,
@@ -448,6 +451,7 @@ impl Trainer {
             .collect();
         let k = discs.len();
         Ok(Trainer {
+            ema: (training.ema > 0.0).then(|| generator.clone()),
             generator,
             opt_g: Optimizer::new(training.optimizer, 0.0),
             opt_d: (0..k)
@@ -506,6 +510,12 @@ impl Trainer {
     /// The discriminators' input scales `s_l` (empty for raw pixels).
     pub fn input_scales(&self) -> Vec<f64> {
         self.dmap.as_ref().map_or_else(Vec::new, InputMap::scales)
+    }
+
+    /// The model to evaluate and save: the parameter average when
+    /// `training.ema > 0`, else the generator itself.
+    pub fn model(&self) -> &Generator {
+        self.ema.as_ref().unwrap_or(&self.generator)
     }
 
     /// Replaces the source of real mini-batches (benchmarks, the peer check).
@@ -611,6 +621,9 @@ impl Trainer {
         self.generator.backward(&mut self.dx);
         self.opt_g.step(&mut self.generator, lr);
         self.generator.after_step();
+        if let Some(avg) = &mut self.ema {
+            ema_update(avg, &self.generator, self.spec.ema, &mut self.buf[0]);
+        }
     }
 
     /// One SGDA iteration (public for benchmarks); returns its losses.
@@ -770,7 +783,7 @@ impl Trainer {
                 }
                 let point = EvalPoint {
                     iteration: t,
-                    generator: &self.generator,
+                    generator: self.model(),
                     disc_levels: &self.levels_of,
                     losses: &mean,
                     grad_evals: self.grad_evals,
@@ -803,4 +816,19 @@ fn zero_like(dst: &mut Vec<DMatrix<f64>>, like: &[DMatrix<f64>]) {
         ensure(d, x.nrows(), x.ncols());
         d.fill(0.0);
     }
+}
+
+/// `avg <- beta avg + (1 - beta) g`, parameter by parameter (both visited
+/// in the same order; `tmp` holds `g`'s values).
+fn ema_update(avg: &mut Generator, g: &Generator, beta: f64, tmp: &mut Vec<f64>) {
+    tmp.clear();
+    g.visit_values(&mut |p| tmp.extend_from_slice(p));
+    let mut at = 0;
+    avg.visit(&mut |p, _| {
+        let len = p.len();
+        for (a, v) in p.iter_mut().zip(&tmp[at..at + len]) {
+            *a = beta * *a + (1.0 - beta) * v;
+        }
+        at += len;
+    });
 }
