@@ -38,6 +38,8 @@ fn sets(size: &str) -> Vec<&'static str> {
             "target.calibration_patches=2000",
             "training.train_size=512",
             "training.iterations=30000",
+            // The peer feeds its discriminators raw pixels.
+            "learner.d_input=\"raw\"",
         ];
         v.extend_from_slice(m);
         v

@@ -10,10 +10,10 @@ use fsrgan::config::{ConfigError, parse_raw};
 use fsrgan::gan::loss::{d_loss, g_loss};
 use fsrgan::gan::trainer::Sampler;
 use fsrgan::gan::{
-    Critic, DataSource, FsrGenerator, Generator, LearnerSpec, LossKind, PatchDisc, RunStatus, Trainer,
-    TrainingSpec,
+    Critic, DataSource, FsrGenerator, Generator, InputMap, LearnerSpec, LossKind, PatchDisc, RunStatus,
+    Trainer, TrainingSpec,
 };
-use fsrgan::nn::{Activation, MatRef};
+use fsrgan::nn::{Activation, MatRef, Params};
 use fsrgan::target::{Geometry, OutputMode, rand_chacha};
 use nalgebra::DMatrix;
 use proptest::prelude::*;
@@ -204,6 +204,114 @@ proptest! {
         let x1 = gn.render(1, &s1, None);
         let x2 = gn.render(2, &s2, Some(&x1));
         prop_assert!((&x2 - &gn.outputs()[1]).amax() < 1e-12);
+    }
+}
+
+proptest! {
+    #![proptest_config(quick())]
+
+    /// The discriminators' input map (`gan::dinput`) is linear with its
+    /// backward as adjoint, `<A x, du> = <x, A^T du>` (both recodings, 3
+    /// levels, P_1 = 4), and it puts the real batch it was built on at unit
+    /// rms per level. Tolerance: f64 rounding of sums of ~10^3 products.
+    #[test]
+    fn input_map_backward_is_the_adjoint(seed in any::<u64>(), laplacian in any::<bool>(), b in 1usize..4) {
+        let g = geometry(3, 4);
+        let n = g.patch_dim();
+        let real: Vec<DMatrix<f64>> = (1..=3).map(|l| randn(n, 5 * g.patches(l), seed ^ l as u64)).collect();
+        let map = InputMap::new(&g, laplacian, &real);
+        let x: Vec<DMatrix<f64>> = (1..=3).map(|l| randn(n, b * g.patches(l), seed ^ (10 + l as u64))).collect();
+        let du: Vec<DMatrix<f64>> = (1..=3).map(|l| randn(n, b * g.patches(l), seed ^ (20 + l as u64))).collect();
+        let mut u = Vec::new();
+        map.apply(&x, &mut u);
+        let mut dx: Vec<DMatrix<f64>> = x.iter().map(|m| DMatrix::zeros(m.nrows(), m.ncols())).collect();
+        map.backward(&du, &mut dx);
+        let lhs: f64 = u.iter().zip(&du).map(|(a, b)| a.dot(b)).sum();
+        let rhs: f64 = x.iter().zip(&dx).map(|(a, b)| a.dot(b)).sum();
+        prop_assert!((lhs - rhs).abs() <= 1e-10 * (1.0 + lhs.abs()), "{lhs} vs {rhs}");
+        let mut ur = Vec::new();
+        map.apply(&real, &mut ur);
+        for m in &ur {
+            let rms = (m.norm_squared() / m.len() as f64).sqrt();
+            prop_assert!((rms - 1.0).abs() < 1e-12, "rms {rms}");
+        }
+    }
+}
+
+/// On exact pyramid samples the Laplacian band of level `l >= 2`, scaled
+/// back, is the target's own detail `V*_l S_l` (SPEC §1, pyramid output).
+#[test]
+fn laplacian_bands_are_the_target_details() {
+    let cfg = parse_raw("", "t", &["target.calibration_patches=2000".to_string()])
+        .unwrap()
+        .check()
+        .unwrap();
+    let t = fsrgan::target::Target::new(&cfg.target).unwrap();
+    let mut rng = rand_chacha(3);
+    let b = t.sample(64, &mut rng);
+    let map = InputMap::new(&cfg.target.geometry, true, &b.x);
+    let mut u = Vec::new();
+    map.apply(&b.x, &mut u);
+    let scales = map.scales();
+    for l in 2..=3 {
+        let detail = &t.levels[l - 1].v * &b.s[l - 1];
+        let err = (&u[l - 1] * scales[l - 1] - &detail).amax();
+        assert!(err < 1e-12, "level {l}: {err}");
+    }
+    assert!((&u[0] * scales[0] - &b.x[0]).amax() < 1e-12);
+}
+
+/// Threshold calibration at initialisation (`FsrGenerator::new`): with
+/// `init_bias = 0.67` every level's units start active in about a quarter
+/// of their patches (exactly Phi(-0.67) = 0.25 for the Gaussian level-1
+/// pre-activations; the sparse, skewed pre-activations of levels >= 2 move
+/// it, hence the band [0.1, 0.4]) and no unit is dead (active in < 1% of
+/// 4000 x P_l patches). With one fixed threshold for every level, as before
+/// issue 5, level 2 started ~1% active and level 3 dead.
+#[test]
+fn initial_thresholds_keep_every_level_alive() {
+    let g = Geometry {
+        levels: 3,
+        root_patches: 1,
+        fanout: 4,
+        side: 4,
+        channels: 1,
+    };
+    for seed in 0..3 {
+        let mut rng = rand_chacha(seed);
+        let gn = FsrGenerator::new(&g, OutputMode::Pyramid, &[12, 12, 12], 12, 0, 0.67, &mut rng);
+        let sample = gn.sample(4000, &mut rng);
+        for (l, s) in sample.s.iter().enumerate() {
+            let rates: Vec<f64> = s
+                .row_iter()
+                .map(|r| r.iter().filter(|v| **v > 0.0).count() as f64 / s.ncols() as f64)
+                .collect();
+            let mean = rates.iter().sum::<f64>() / rates.len() as f64;
+            let min = rates.iter().cloned().fold(f64::INFINITY, f64::min);
+            assert!((0.1..=0.4).contains(&mean), "seed {seed} level {}: mean rate {mean}", l + 1);
+            assert!(min >= 0.01, "seed {seed} level {}: a unit active in {min} of patches", l + 1);
+        }
+    }
+}
+
+/// `training.ema = beta`: after one step the evaluated model is `beta
+/// theta_0 + (1 - beta) theta_1`, parameter by parameter (exact up to one
+/// rounding).
+#[test]
+fn parameter_average_is_the_documented_ema() {
+    let (mut tr, mut rng) = small_fsr_trainer(2, &["training.ema=0.75"]);
+    let values = |g: &Generator| {
+        let mut v = Vec::new();
+        g.visit_values(&mut |p| v.extend_from_slice(p));
+        v
+    };
+    let theta0 = values(&tr.generator);
+    assert_eq!(values(tr.model()), theta0);
+    tr.step(&mut rng);
+    let theta1 = values(&tr.generator);
+    assert_ne!(theta0, theta1);
+    for ((m, a), b) in values(tr.model()).iter().zip(&theta0).zip(&theta1) {
+        assert!((m - (0.75 * a + 0.25 * b)).abs() <= 1e-15 * (1.0 + m.abs()));
     }
 }
 
@@ -580,6 +688,10 @@ rules! {
     rule_disc_mismatch: ["learner.discriminator=mlp"] => ConfigError::DiscMismatch { .. },
     rule_d_hidden: ["learner.d_hidden=0"] => ConfigError::NotPositive { field: "learner.d_hidden", .. },
     rule_init_bias: ["learner.init_bias=nan"] => ConfigError::InitBias { .. },
+    rule_d_input_name: ["learner.d_input=wavelet"] => ConfigError::DInputName { .. },
+    rule_d_input_direct: ["target.output=direct", "learner.d_input=laplacian"] => ConfigError::DInputDirect,
+    rule_d_input_top_only: ["training.levels=top-only", "learner.d_input=laplacian"] => ConfigError::DInputTopOnly,
+    rule_ema: ["training.ema=1"] => ConfigError::Ema { .. },
     rule_loss_name: ["training.loss=ls"] => ConfigError::LossName { .. },
     rule_gamma: ["training.gamma=-1"] => ConfigError::Gamma { .. },
     rule_weight_decay: ["training.weight_decay=-0.1"] => ConfigError::WeightDecay { .. },
