@@ -108,7 +108,11 @@ impl InputMap {
             .iter()
             .map(|ul| {
                 let rms = (ul.norm_squared() / ul.len().max(1) as f64).sqrt();
-                if rms > 0.0 && rms.is_finite() { 1.0 / rms } else { 1.0 }
+                if rms > 0.0 && rms.is_finite() {
+                    1.0 / rms
+                } else {
+                    1.0
+                }
             })
             .collect();
         map

@@ -259,7 +259,12 @@ impl Trainer {
         } else {
             DataSource::Set(TrainingSet::from_target(target, training.train_size, rng))
         };
-        tr.build_input_map(learner, &ts.geometry, ts.output == crate::target::OutputMode::Pyramid, rng);
+        tr.build_input_map(
+            learner,
+            &ts.geometry,
+            ts.output == crate::target::OutputMode::Pyramid,
+            rng,
+        );
         Ok(tr)
     }
 
@@ -595,7 +600,11 @@ impl Trainer {
             if g_grad {
                 let lg = g_loss(kind, sf, df);
                 df.iter_mut().for_each(|v| *v *= w);
-                let dst = if self.dmap.is_some() { &mut self.du } else { &mut self.dx };
+                let dst = if self.dmap.is_some() {
+                    &mut self.du
+                } else {
+                    &mut self.dx
+                };
                 d.backward_on(fake, df, Some(dst), false);
                 self.losses.g[i] = lg;
             }
@@ -674,7 +683,11 @@ impl Trainer {
                     df.resize(sf.len(), 0.0);
                     self.losses.g[i] = g_loss(kind, sf, df);
                     df.iter_mut().for_each(|v| *v *= w);
-                    let dst = if self.dmap.is_some() { &mut self.du } else { &mut self.dx };
+                    let dst = if self.dmap.is_some() {
+                        &mut self.du
+                    } else {
+                        &mut self.dx
+                    };
                     d.backward_on(fake, df, Some(dst), false);
                 }
                 if let Some(map) = &self.dmap {

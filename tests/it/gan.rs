@@ -288,8 +288,16 @@ fn initial_thresholds_keep_every_level_alive() {
                 .collect();
             let mean = rates.iter().sum::<f64>() / rates.len() as f64;
             let min = rates.iter().cloned().fold(f64::INFINITY, f64::min);
-            assert!((0.1..=0.4).contains(&mean), "seed {seed} level {}: mean rate {mean}", l + 1);
-            assert!(min >= 0.01, "seed {seed} level {}: a unit active in {min} of patches", l + 1);
+            assert!(
+                (0.1..=0.4).contains(&mean),
+                "seed {seed} level {}: mean rate {mean}",
+                l + 1
+            );
+            assert!(
+                min >= 0.01,
+                "seed {seed} level {}: a unit active in {min} of patches",
+                l + 1
+            );
         }
     }
 }
