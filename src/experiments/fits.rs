@@ -16,7 +16,10 @@
 //!   comparable); the slope's 95% CI from Student's t with n - 2 degrees of
 //!   freedom. Verdict ([`Preferred`]): INCONCLUSIVE with fewer than
 //!   [`MIN_POINTS`] points or when the two R² differ by less than
-//!   [`R2_MARGIN`]; otherwise the model with the higher R².
+//!   [`R2_MARGIN`]; otherwise the model with the higher R² — except that an
+//!   exponential that fits better but *decreases* (rate `c <= 0`) is no
+//!   evidence of exponential growth: INCONCLUSIVE (a rule fixed after the
+//!   first claims sweep, where T* fell with n, and before the next one).
 //! - [`wilson`] and [`newcombe_diff`]: 95% intervals for a success rate and
 //!   for a difference of two rates.
 
@@ -187,6 +190,14 @@ pub fn scaling_fit(xs: &[f64], ys: &[f64]) -> Result<ScalingFit, FitError> {
                 (
                     Preferred::Power,
                     format!("R² power {:.3} > exponential {:.3}", p.r2, e.r2),
+                )
+            } else if e.slope <= 0.0 {
+                (
+                    Preferred::Inconclusive,
+                    format!(
+                        "R² exponential {:.3} > power {:.3}, but the cost decreases (rate {:.3} <= 0): no growth to classify",
+                        e.r2, p.r2, e.slope
+                    ),
                 )
             } else {
                 (

@@ -219,6 +219,12 @@ fn fits_recover_power_law_and_prefer_exponential() {
     let f = fits::scaling_fit(&xs, &ys).unwrap();
     assert_eq!(f.preferred, Preferred::Exponential, "{}", f.reason);
     assert!((f.exponential.unwrap().slope - 0.3).abs() < 0.01);
+    // A decaying exponential, y = 50 exp(-0.3 x), fits better than a power
+    // law but is no evidence of exponential growth: inconclusive.
+    let ys: Vec<f64> = xs.iter().map(|x| 50.0 * (-0.3 * x).exp()).collect();
+    let f = fits::scaling_fit(&xs, &ys).unwrap();
+    assert_eq!(f.preferred, Preferred::Inconclusive, "{}", f.reason);
+    assert!(f.reason.contains("decreases"), "{}", f.reason);
     // Two points: inconclusive; bad points: an error, not a panic.
     let f = fits::scaling_fit(&[1.0, 2.0], &[1.0, 4.0]).unwrap();
     assert_eq!(f.preferred, Preferred::Inconclusive);
