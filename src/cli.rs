@@ -539,10 +539,13 @@ fn print_learning_order(s: &Summary) {
             )
         })
         .collect();
-    let verdict = match s.forward_order {
-        Some(true) => "forward (lower resolutions first)",
-        Some(false) => "NOT forward",
-        None => "undetermined (fewer than two levels learned)",
+    let all_learned = s.levels.iter().all(|m| m.t_learned.is_some());
+    let verdict = match (s.forward_order, all_learned) {
+        (Some(true), true) => "forward (lower resolutions first)",
+        // C4's rule orders the learned levels only (metrics::order).
+        (Some(true), false) => "forward among the learned levels (some level never learned)",
+        (Some(false), _) => "NOT forward",
+        (None, _) => "undetermined (fewer than two levels learned)",
     };
     println!("learning order: {} -> {verdict}", times.join(", "));
 }

@@ -3,7 +3,7 @@
 //! generated samples alike before any `D_l` sees them, with its adjoint for
 //! the generator's gradient.
 //!
-//! Two recodings ([`DInput`]):
+//! Two recodings ([`DInput`]; `raw` applies none, `auto` picks one):
 //! - `pixels`: `u_l = X_l / s_l`, each level's pixels divided by one scale;
 //! - `laplacian` (pyramid data): `u_1 = X_1 / s_1` and, for `l >= 2`, `u_l =
 //!   (X_l - Up(X_{l-1})) / s_l` — each child patch minus its parent's
@@ -54,9 +54,7 @@ pub enum DInput {
 }
 
 impl DInput {
-    /// The config names, in order.
-    pub const NAMES: [&'static str; 4] = ["auto", "raw", "pixels", "laplacian"];
-
+    /// The config name (`auto`, `raw`, `pixels`, `laplacian`) to its variant.
     pub fn from_name(name: &str) -> Option<DInput> {
         Some(match name {
             "auto" => DInput::Auto,
