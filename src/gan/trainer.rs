@@ -512,11 +512,6 @@ impl Trainer {
         });
     }
 
-    /// The discriminators' input scales `s_l` (empty for raw pixels).
-    pub fn input_scales(&self) -> Vec<f64> {
-        self.dmap.as_ref().map_or_else(Vec::new, InputMap::scales)
-    }
-
     /// The model to evaluate and save: the parameter average when
     /// `training.ema > 0`, else the generator itself.
     pub fn model(&self) -> &Generator {
