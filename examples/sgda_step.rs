@@ -40,6 +40,8 @@ fn sets(size: &str) -> Vec<&'static str> {
             "training.iterations=30000",
             // The peer feeds its discriminators raw pixels.
             "learner.d_input=\"raw\"",
+            // ... and one R1 strength to every level.
+            "training.gamma=1.0",
         ];
         v.extend_from_slice(m);
         v
@@ -190,7 +192,7 @@ fn dump(size: &str, iters: usize) {
                      "side": geo.side, "channels": geo.channels, "n": geo.patch_dim()},
         "up": mat(&geo.upsample_stack()),
         "detail": mat(&geo.detail_basis()),
-        "batch": b, "latent_dim": m0, "gamma": spec.gamma,
+        "batch": b, "latent_dim": m0, "gamma": spec.gamma[0],
         "adam": {"beta1": beta1, "beta2": beta2, "eps": eps},
         "initial": initial, "iterations": out_iters, "final": params(&trn),
     });

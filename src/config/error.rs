@@ -102,6 +102,8 @@ pub enum ConfigError {
     LossName { value: String },
     #[error("training.gamma = {value}: must be finite and >= 0")]
     Gamma { value: f64 },
+    #[error("training.gamma = []: give one number, or one per level (the last holds for deeper levels)")]
+    GammaEmpty,
     #[error("training.weight_decay = {value}: must be finite and >= 0")]
     WeightDecay { value: f64 },
     #[error("training.optimizer = {value:?}: must be \"sgd\", \"momentum\" or \"adam\"")]
@@ -136,6 +138,8 @@ pub enum ConfigError {
     LevelWeight { index: usize, value: f64 },
     #[error("training.level_weights: all zero; at least one level must have a positive weight")]
     LevelWeightsZero,
+    #[error("training.gamma[{index}] = {value}: must be finite and >= 0")]
+    LevelGamma { index: usize, value: f64 },
     #[error(transparent)]
     Data(#[from] crate::data::DataError),
     #[error(

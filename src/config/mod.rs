@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 pub use error::ConfigError;
 pub use learner::RawLearner;
 pub use target::RawTarget;
-pub use training::RawTraining;
+pub use training::{Gammas, RawTraining};
 
 use crate::data::{DataSpec, RawData};
 use crate::gan::{DInput, LearnerSpec, LevelSchedule, TrainingSpec};

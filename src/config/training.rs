@@ -8,14 +8,23 @@ use serde::{Deserialize, Serialize};
 use super::ConfigError;
 use crate::gan::{LevelSchedule, LossKind, OptimKind, Schedule, TrainingSpec, UpdateRule};
 
+/// `training.gamma` as written: `gamma = 1.0` or `gamma = [10.0, 1.0]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum Gammas {
+    One(f64),
+    PerLevel(Vec<f64>),
+}
+
 /// `[training]` as written in TOML.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawTraining {
     /// `logistic` | `wgan` | `hinge`.
     pub loss: String,
-    /// R1 penalty gamma (0 = off).
-    pub gamma: f64,
+    /// R1 penalty gamma (0 = off): one number for every level, or a list
+    /// per level whose last entry holds for every deeper level.
+    pub gamma: Gammas,
     /// L2 weight decay on the discriminators.
     pub weight_decay: f64,
     /// `sgd` | `momentum` | `adam`.
@@ -62,7 +71,7 @@ impl Default for RawTraining {
         };
         RawTraining {
             loss: "logistic".into(),
-            gamma: d.gamma,
+            gamma: Gammas::PerLevel(d.gamma.clone()),
             weight_decay: d.weight_decay,
             optimizer: "adam".into(),
             beta1,
@@ -115,8 +124,20 @@ impl RawTraining {
         let loss = LossKind::from_name(&self.loss).ok_or_else(|| ConfigError::LossName {
             value: self.loss.clone(),
         })?;
-        if !(self.gamma.is_finite() && self.gamma >= 0.0) {
-            return Err(ConfigError::Gamma { value: self.gamma });
+        let gamma = match &self.gamma {
+            Gammas::One(g) => vec![*g],
+            Gammas::PerLevel(list) => list.clone(),
+        };
+        if gamma.is_empty() {
+            return Err(ConfigError::GammaEmpty);
+        }
+        for (i, &g) in gamma.iter().enumerate() {
+            if !(g.is_finite() && g >= 0.0) {
+                return Err(match self.gamma {
+                    Gammas::One(_) => ConfigError::Gamma { value: g },
+                    Gammas::PerLevel(_) => ConfigError::LevelGamma { index: i, value: g },
+                });
+            }
         }
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
             return Err(ConfigError::WeightDecay {
@@ -244,7 +265,7 @@ impl RawTraining {
         }
         Ok(TrainingSpec {
             loss,
-            gamma: self.gamma,
+            gamma,
             weight_decay: self.weight_decay,
             optimizer,
             lr_d: self.lr_d,

@@ -146,8 +146,10 @@ impl Default for LearnerSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainingSpec {
     pub loss: LossKind,
-    /// R1 penalty strength on real data (0 = off).
-    pub gamma: f64,
+    /// R1 penalty strength on real data, per level: entry `l - 1` for level
+    /// `l`, the last entry for every deeper level (one entry = every level;
+    /// 0 = off). Never empty.
+    pub gamma: Vec<f64>,
     /// L2 weight decay on D (the WGAN loss's regulariser).
     pub weight_decay: f64,
     pub optimizer: OptimKind,
@@ -178,10 +180,17 @@ pub struct TrainingSpec {
 impl Default for TrainingSpec {
     fn default() -> Self {
         TrainingSpec {
-            // Logistic + R1 (gamma 1): 18/20 in the probe; without the
-            // penalty 3/10, WGAN + weight decay 0/10.
+            // Logistic + R1: 18/20 in the probe; without the penalty 3/10,
+            // WGAN + weight decay 0/10.
             loss: LossKind::Logistic,
-            gamma: 1.0,
+            // R1 gamma 10 at level 1, 1 at levels >= 2 (issue 5, third
+            // session, seeds 0-9, 15k): the discriminators read unit-rms
+            // bands (`gan::dinput`), which weakens a uniform gamma ~10x at
+            // level 1 in pixel terms (level-1 mixtures: L = 1 8/10, L = 2
+            // level 1 9/10); 10 everywhere costs level 2 its SR precision
+            // (L = 2 2/10). Per level: L = 1 9/10, L = 2 8/10, L = 3 5/10
+            // (uniform 1: 8/10, 7/10, 2/10).
+            gamma: vec![10.0, 1.0],
             weight_decay: 0.0,
             // Adam(0, 0.9): the probe's best; Adam(0.5, 0.999) 8/10.
             optimizer: OptimKind::Adam {
@@ -224,12 +233,25 @@ impl Default for TrainingSpec {
     }
 }
 
+/// The per-level training lists of a [`TrainingSpec`], expanded to one
+/// entry per level (index `l - 1` for level `l`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PerLevel {
+    /// Iteration at which level `l`'s discriminator starts (progressive).
+    pub switch_on: Vec<usize>,
+    /// Weight of level `l`'s loss.
+    pub weights: Vec<f64>,
+    /// R1 penalty strength of level `l`'s discriminator.
+    pub gammas: Vec<f64>,
+}
+
 impl TrainingSpec {
-    /// Per-level switch-on iterations and loss weights for `levels` levels
-    /// (expanding the empty / one-value forms).
-    pub fn per_level(&self, levels: usize) -> Result<(Vec<usize>, Vec<f64>), crate::config::ConfigError> {
+    /// Per-level switch-on iterations, loss weights and penalty strengths
+    /// for `levels` levels (expanding the empty / one-value / last-repeats
+    /// forms).
+    pub fn per_level(&self, levels: usize) -> Result<PerLevel, crate::config::ConfigError> {
         use crate::config::ConfigError;
-        let switch = match self.switch_on.len() {
+        let switch_on = match self.switch_on.len() {
             0 => vec![0; levels],
             n if n == levels => self.switch_on.clone(),
             n => {
@@ -252,6 +274,13 @@ impl TrainingSpec {
                 });
             }
         };
-        Ok((switch, weights))
+        // gamma: entry l - 1 for level l, the last entry for deeper levels.
+        let last = self.gamma.len() - 1;
+        let gammas = (0..levels).map(|i| self.gamma[i.min(last)]).collect();
+        Ok(PerLevel {
+            switch_on,
+            weights,
+            gammas,
+        })
     }
 }

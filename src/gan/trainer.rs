@@ -193,6 +193,8 @@ pub struct Trainer {
     pub spec: TrainingSpec,
     data: DataSource,
     weights: Vec<f64>,
+    /// R1 strength of each discriminator (its level's `level_gammas` entry).
+    gammas: Vec<f64>,
     switch_on: Vec<usize>,
     levels_of: Vec<usize>,
     opt_g: Optimizer,
@@ -382,7 +384,7 @@ impl Trainer {
         rng: &mut ChaCha8Rng,
     ) -> Result<Trainer, TrainError> {
         let nl = patches.len();
-        let (switch, weights) = training.per_level(nl)?;
+        let per = training.per_level(nl)?;
         let act = match learner.discriminator {
             DiscKind::Quadratic => Activation::Quadratic,
             _ => learner.d_activation,
@@ -443,12 +445,13 @@ impl Trainer {
                 levels_of.push(nl);
             }
         }
-        let ws = levels_of.iter().map(|&l| weights[l - 1]).collect();
+        let ws = levels_of.iter().map(|&l| per.weights[l - 1]).collect();
+        let gammas = levels_of.iter().map(|&l| per.gammas[l - 1]).collect();
         let on = levels_of
             .iter()
             .map(|&l| {
                 if training.levels == LevelSchedule::Progressive {
-                    switch[l - 1]
+                    per.switch_on[l - 1]
                 } else {
                     0
                 }
@@ -470,6 +473,7 @@ impl Trainer {
                 size: 0,
             }),
             weights: ws,
+            gammas,
             switch_on: on,
             levels_of,
             real: Vec::new(),
@@ -547,7 +551,6 @@ impl Trainer {
     /// (simultaneous), also accumulates the G-loss input gradients into
     /// `self.dx` from the same forward passes (D's pre-update parameters).
     fn d_pass(&mut self, g_grad: bool) {
-        let gamma = self.spec.gamma;
         let kind = self.spec.loss;
         let t = self.iteration;
         let (real, fake): (&[DMatrix<f64>], &[DMatrix<f64>]) = match &self.dmap {
@@ -565,7 +568,7 @@ impl Trainer {
             if !self.active_at(i, t) {
                 continue;
             }
-            let w = self.weights[i];
+            let (w, gamma) = (self.weights[i], self.gammas[i]);
             let [sr, sf, dr, df] = &mut self.buf;
             let d = &mut self.discs[i];
             d.critic.zero_grads();

@@ -592,6 +592,45 @@ fn trace(seed: u64, sets: &[&str]) -> Vec<u64> {
     out
 }
 
+/// A per-level `gamma` sets each discriminator's own R1 strength: with
+/// `[0, 2]` level 1 pays no penalty and level 2 pays exactly what it pays
+/// under a uniform `gamma = 2` (the first step's penalty is computed before
+/// any D update, and the levels' discriminators share no parameters); a
+/// one-entry list is the uniform value, and the last entry extends to
+/// deeper levels (`[2]` on two levels).
+#[test]
+fn per_level_gamma_sets_each_discriminators_penalty() {
+    let first = |sets: &[&str]| {
+        let (mut tr, mut rng) = small_fsr_trainer(3, sets);
+        tr.step(&mut rng).penalty.clone()
+    };
+    let split = first(&["training.gamma=[0, 2]"]);
+    let uniform = first(&["training.gamma=2"]);
+    let broadcast = first(&["training.gamma=[2]"]);
+    assert_eq!(split[0], 0.0);
+    assert!(uniform[0] > 0.0);
+    assert_eq!(split[1].to_bits(), uniform[1].to_bits());
+    assert_eq!(broadcast, uniform);
+}
+
+/// The per-level forms of `training.gamma`: one number for every level, a
+/// list per level, and a short list whose last entry holds for the deeper
+/// levels (the default `[10, 1]` on 1, 2 and 3 levels).
+#[test]
+fn gamma_lists_expand_per_level() {
+    let gammas = |sets: &[&str], levels: usize| {
+        let cfg = parse_raw("", "t", &sets.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+            .unwrap()
+            .check()
+            .unwrap();
+        cfg.training.per_level(levels).unwrap().gammas
+    };
+    assert_eq!(gammas(&["training.gamma=3"], 3), vec![3.0; 3]);
+    assert_eq!(gammas(&["training.gamma=[1, 2, 3]"], 3), vec![1.0, 2.0, 3.0]);
+    assert_eq!(gammas(&[], 1), vec![10.0]);
+    assert_eq!(gammas(&[], 3), vec![10.0, 1.0, 1.0]);
+}
+
 /// Same seed, same config: bitwise-identical losses and parameters, for the
 /// alternating joint trainer on fresh samples and the simultaneous
 /// progressive one on a finite training set.
@@ -725,6 +764,8 @@ rules! {
     rule_level_weight: ["training.level_weights=[1, -1, 1]"] => ConfigError::LevelWeight { index: 1, .. },
     rule_level_weights_zero: ["training.level_weights=[0]"] => ConfigError::LevelWeightsZero,
     rule_level_weights_length: ["training.level_weights=[1, 1]"] => ConfigError::PerLevelLength { field: "training.level_weights", .. },
+    rule_level_gamma: ["training.gamma=[10, -1, 1]"] => ConfigError::LevelGamma { index: 1, .. },
+    rule_gamma_empty: ["training.gamma=[]"] => ConfigError::GammaEmpty,
     rule_eval_every: ["training.eval_every=0"] => ConfigError::NotPositive { field: "training.eval_every", .. },
     rule_training_seed: ["training.seed=-1"] => ConfigError::NegativeSeed { field: "training.seed", .. },
     rule_unknown_field: ["training.learning_rate=0.1"] => ConfigError::Parse { .. },
