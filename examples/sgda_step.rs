@@ -26,6 +26,9 @@ use nalgebra::DMatrix;
 use rand::rngs::ChaCha8Rng;
 use serde_json::{Value, json};
 
+#[path = "../benches/common/sizes.rs"]
+mod sizes;
+
 /// `--set` overrides of each size (see the module docs).
 fn sets(size: &str) -> Vec<&'static str> {
     let peer = |m: &'static [&'static str]| {
@@ -72,17 +75,7 @@ fn sets(size: &str) -> Vec<&'static str> {
             "training.batch=256",
         ]),
         "engine" => vec![],
-        "engine-large" => vec![
-            "target.widths=256",
-            "target.latent_dim=256",
-            "target.active=8",
-            "target.patch_side=8",
-            "target.output=\"direct\"",
-            "target.max_coherence=0.9",
-            "target.calibration_patches=2000",
-            "learner.d_hidden=512",
-            "training.batch=256",
-        ],
+        "engine-large" => sizes::LARGE.to_vec(),
         other => {
             eprintln!("unknown size {other:?}: small, default, large, engine, engine-large");
             std::process::exit(2);
