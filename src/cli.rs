@@ -704,7 +704,7 @@ fn seeds_cmd(cfg_args: &ConfigArgs, seeds: &str, jobs: usize, out: Option<&Path>
             .map(|m| m.t_learned.map(|t| t.to_string()).unwrap_or_else(|| "-".into()))
             .collect();
         println!(
-            "seed {:>3}: success {:<5} min cos [{}] SR err [{}] p [{}] t_l [{}] {:.1} s",
+            "seed {:>3}: success {:<5} min cos [{}] SR err [{}] p [{}] t_l [{}] {:.1} s{}",
             s.seed,
             s.success,
             cos.join(", "),
@@ -715,7 +715,10 @@ fn seeds_cmd(cfg_args: &ConfigArgs, seeds: &str, jobs: usize, out: Option<&Path>
                 .collect::<Vec<_>>()
                 .join(", "),
             tl.join(", "),
-            s.wall_seconds
+            s.wall_seconds,
+            s.diverged_at
+                .map(|t| format!(" (diverged at iteration {t})"))
+                .unwrap_or_default()
         );
     }
     println!("{}", report.text());

@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::gan::RunStatus;
 use crate::gan::generator::Generator;
 use crate::metrics;
 use crate::plots::{self, Image, LineChart, PlotError, Range, Series};
@@ -201,6 +202,11 @@ pub fn run_figures(
             let p = dir.join(format!("learning_curves.{ext}"));
             learning_curves(&p, trace, summary)?;
             written.push(p);
+        }
+        // A diverged run's generator holds non-finite parameters: only its
+        // learning curves (up to the divergence) are drawn.
+        if summary.status != RunStatus::Completed {
+            continue;
         }
         let p = dir.join(format!("samples.{ext}"));
         real_vs_generated(&p, target, generator, 4, summary.seed)?;

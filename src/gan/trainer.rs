@@ -709,8 +709,9 @@ impl Trainer {
         &self.losses
     }
 
-    /// True when every active loss and every parameter is finite (checked
-    /// after iteration `t`, 1-based).
+    /// True when every active loss and every parameter (the average's
+    /// included: it can overflow while the iterate is still finite) is
+    /// finite (checked after iteration `t`, 1-based).
     fn finite(&self, t: usize) -> bool {
         let losses_ok = (0..self.discs.len()).all(|i| {
             !self.active_at(i, t - 1)
@@ -718,7 +719,10 @@ impl Trainer {
                     && self.losses.g[i].is_finite()
                     && self.losses.penalty[i].is_finite())
         });
-        losses_ok && self.generator.all_finite() && self.discs.iter().all(|d| d.all_finite())
+        losses_ok
+            && self.generator.all_finite()
+            && self.ema.as_ref().is_none_or(|g| g.all_finite())
+            && self.discs.iter().all(|d| d.all_finite())
     }
 
     /// Runs the remaining iterations up to `spec.iterations`. The callback

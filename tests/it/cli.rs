@@ -113,6 +113,41 @@ fn bad_flags_are_one_line_exit_2() {
 /// `train` on the default target (a short budget) writes every file of the
 /// run, `generate` reads the checkpoint back, and the summary has the
 /// SPEC §8 fields.
+/// A run whose parameters blow up is reported as diverged (exit 0, status
+/// in the table and in summary.json), not as a metrics error; only the
+/// learning curves are drawn. A step size of 1e6 on plain SGD diverges
+/// within a few iterations on any seed.
+#[test]
+fn diverged_train_is_reported_not_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let o = fsrgan(&[
+        "train",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+        "--set",
+        "target.levels=1",
+        "--set",
+        "training.optimizer=sgd",
+        "--set",
+        "training.lr_d=1e6",
+        "--set",
+        "training.lr_g=1e6",
+        "--set",
+        "training.iterations=50",
+        "--set",
+        "training.eval_every=10",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("status Diverged"));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["status"], "diverged");
+    assert_eq!(summary["success"], false);
+    assert!(!out.join("samples.png").exists());
+}
+
 #[test]
 fn train_then_generate_on_the_target() {
     let dir = tempfile::tempdir().unwrap();
