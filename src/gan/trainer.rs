@@ -193,7 +193,7 @@ pub struct Trainer {
     pub spec: TrainingSpec,
     data: DataSource,
     weights: Vec<f64>,
-    /// R1 strength of each discriminator (its level's `level_gammas` entry).
+    /// R1 strength of each discriminator (its level's `training.gamma` entry).
     gammas: Vec<f64>,
     switch_on: Vec<usize>,
     levels_of: Vec<usize>,
