@@ -11,6 +11,17 @@ fn fsrgan(args: &[&str]) -> std::process::Output {
         .expect("run fsrgan")
 }
 
+/// `fsrgan train [extra...] --out OUT --quiet --set S1 --set S2 ...`.
+fn train(out: &std::path::Path, extra: &[&str], sets: &[&str]) -> std::process::Output {
+    let mut args = vec!["train"];
+    args.extend_from_slice(extra);
+    args.extend(["--out", out.to_str().unwrap(), "--quiet"]);
+    for s in sets {
+        args.extend(["--set", s]);
+    }
+    fsrgan(&args)
+}
+
 fn assert_one_line_error(out: &std::process::Output, needle: &str) {
     assert_eq!(
         out.status.code(),
@@ -110,9 +121,6 @@ fn bad_flags_are_one_line_exit_2() {
     assert_one_line_error(&out, "frobnicate");
 }
 
-/// `train` on the default target (a short budget) writes every file of the
-/// run, `generate` reads the checkpoint back, and the summary has the
-/// SPEC §8 fields.
 /// A run whose parameters blow up is reported as diverged (exit 0, status
 /// in the table and in summary.json), not as a metrics error; only the
 /// learning curves are drawn. A step size of 1e6 on plain SGD diverges
@@ -121,24 +129,18 @@ fn bad_flags_are_one_line_exit_2() {
 fn diverged_train_is_reported_not_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let o = fsrgan(&[
-        "train",
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-        "--set",
-        "target.levels=1",
-        "--set",
-        "training.optimizer=sgd",
-        "--set",
-        "training.lr_d=1e6",
-        "--set",
-        "training.lr_g=1e6",
-        "--set",
-        "training.iterations=50",
-        "--set",
-        "training.eval_every=10",
-    ]);
+    let o = train(
+        &out,
+        &[],
+        &[
+            "target.levels=1",
+            "training.optimizer=sgd",
+            "training.lr_d=1e6",
+            "training.lr_g=1e6",
+            "training.iterations=50",
+            "training.eval_every=10",
+        ],
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout).contains("status Diverged"));
     let summary: serde_json::Value =
@@ -148,22 +150,22 @@ fn diverged_train_is_reported_not_an_error() {
     assert!(!out.join("samples.png").exists());
 }
 
+/// `train` on the default target (a short budget) writes every file of the
+/// run, `generate` reads the checkpoint back, and the summary has the
+/// SPEC §8 fields.
 #[test]
 fn train_then_generate_on_the_target() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let o = fsrgan(&[
-        "train",
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-        "--set",
-        "training.iterations=300",
-        "--set",
-        "training.eval_every=100",
-        "--set",
-        "target.levels=2",
-    ]);
+    let o = train(
+        &out,
+        &[],
+        &[
+            "training.iterations=300",
+            "training.eval_every=100",
+            "target.levels=2",
+        ],
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     for f in [
         "config.json",
@@ -227,20 +229,15 @@ fn train_metrics_are_deterministic() {
     let dir = tempfile::tempdir().unwrap();
     let run = |name: &str| {
         let out = dir.path().join(name);
-        let o = fsrgan(&[
-            "train",
-            "--out",
-            out.to_str().unwrap(),
-            "--quiet",
-            "--seed",
-            "5",
-            "--set",
-            "training.iterations=200",
-            "--set",
-            "training.eval_every=100",
-            "--set",
-            "target.levels=1",
-        ]);
+        let o = train(
+            &out,
+            &["--seed", "5"],
+            &[
+                "training.iterations=200",
+                "training.eval_every=100",
+                "target.levels=1",
+            ],
+        );
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         std::fs::read(out.join("metrics.csv")).unwrap()
     };
@@ -259,20 +256,16 @@ fn train_on_flat_csv_data() {
     }
     std::fs::write(&data, &text).unwrap();
     let out = dir.path().join("flat");
-    let o = fsrgan(&[
-        "train",
-        "--config",
-        "configs/mixture.toml",
-        "--data",
-        data.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-        "--set",
-        "training.iterations=200",
-        "--set",
-        "training.eval_every=100",
-    ]);
+    let o = train(
+        &out,
+        &[
+            "--config",
+            "configs/mixture.toml",
+            "--data",
+            data.to_str().unwrap(),
+        ],
+        &["training.iterations=200", "training.eval_every=100"],
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(out.join("summary.json").exists() && out.join("generator.json").exists());
     let gen_csv = dir.path().join("g.csv");
@@ -292,16 +285,16 @@ fn train_on_flat_csv_data() {
     );
     text.push_str("1.0,oops\n");
     std::fs::write(&data, &text).unwrap();
-    let o = fsrgan(&[
-        "train",
-        "--config",
-        "configs/mixture.toml",
-        "--data",
-        data.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-    ]);
+    let o = train(
+        &out,
+        &[
+            "--config",
+            "configs/mixture.toml",
+            "--data",
+            data.to_str().unwrap(),
+        ],
+        &[],
+    );
     assert_one_line_error(&o, "line 402");
 }
 
@@ -337,18 +330,11 @@ fn check_fsr_json_on_digits() {
 fn train_on_digits_writes_outputs() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("digits");
-    let o = fsrgan(&[
-        "train",
-        "--config",
-        "configs/digits.toml",
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-        "--set",
-        "training.iterations=100",
-        "--set",
-        "training.eval_every=50",
-    ]);
+    let o = train(
+        &out,
+        &["--config", "configs/digits.toml"],
+        &["training.iterations=100", "training.eval_every=50"],
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     for f in [
         "summary.json",
