@@ -100,10 +100,12 @@ pub enum ConfigError {
     InitBias { value: f64 },
     #[error("training.loss = {value:?}: must be \"logistic\", \"wgan\" or \"hinge\"")]
     LossName { value: String },
-    #[error("training.gamma = {value}: must be finite and >= 0")]
-    Gamma { value: f64 },
-    #[error("training.gamma = []: give one number, or one per level (the last holds for deeper levels)")]
-    GammaEmpty,
+    #[error("{field} = {value}: must be finite and >= 0")]
+    Gamma { field: &'static str, value: f64 },
+    #[error("{field} = []: give one number, or one per level (the last holds for deeper levels)")]
+    GammaEmpty { field: &'static str },
+    #[error("training.gamma_switch = {value}: must be >= 0 (the iteration at which gamma_final takes over)")]
+    GammaSwitch { value: i64 },
     #[error("training.weight_decay = {value}: must be finite and >= 0")]
     WeightDecay { value: f64 },
     #[error("training.optimizer = {value:?}: must be \"sgd\", \"momentum\" or \"adam\"")]
@@ -124,6 +126,12 @@ pub enum ConfigError {
     StepFactor { value: f64 },
     #[error("training.update = {value:?}: must be \"alternating\" or \"simultaneous\"")]
     UpdateName { value: String },
+    #[error("training.level_grads = {value:?}: must be \"all\", \"pixels\" or \"own\"")]
+    LevelGradsName { value: String },
+    #[error(
+        "training.level_grads = {value:?} with training.levels = {levels:?}: levels without their own discriminator would get no gradient; use level_grads = \"all\" or levels = \"joint\" / \"progressive\""
+    )]
+    LevelGradsSchedule { value: String, levels: String },
     #[error("training.train_size = {value}: must be >= 0 (0 = fresh samples)")]
     TrainSize { value: i64 },
     #[error("training.levels = {value:?}: must be \"joint\", \"progressive\", \"top-only\" or \"top-pair\"")]
@@ -138,8 +146,12 @@ pub enum ConfigError {
     LevelWeight { index: usize, value: f64 },
     #[error("training.level_weights: all zero; at least one level must have a positive weight")]
     LevelWeightsZero,
-    #[error("training.gamma[{index}] = {value}: must be finite and >= 0")]
-    LevelGamma { index: usize, value: f64 },
+    #[error("{field}[{index}] = {value}: must be finite and >= 0")]
+    LevelGamma {
+        field: &'static str,
+        index: usize,
+        value: f64,
+    },
     #[error(transparent)]
     Data(#[from] crate::data::DataError),
     #[error(

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::ConfigError;
-use crate::gan::{LevelSchedule, LossKind, OptimKind, Schedule, TrainingSpec, UpdateRule};
+use crate::gan::{LevelGrads, LevelSchedule, LossKind, OptimKind, Schedule, TrainingSpec, UpdateRule};
 
 /// `training.gamma` as written: `gamma = 1.0` or `gamma = [10.0, 1.0]`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -25,6 +25,10 @@ pub struct RawTraining {
     /// R1 penalty gamma (0 = off): one number for every level, or a list
     /// per level whose last entry holds for every deeper level.
     pub gamma: Gammas,
+    /// R1 strengths from iteration `gamma_switch` on (same forms as
+    /// `gamma`); absent = `gamma` throughout.
+    pub gamma_final: Option<Gammas>,
+    pub gamma_switch: i64,
     /// L2 weight decay on the discriminators.
     pub weight_decay: f64,
     /// `sgd` | `momentum` | `adam`.
@@ -48,6 +52,8 @@ pub struct RawTraining {
     pub ema: f64,
     /// `alternating` | `simultaneous`.
     pub update: String,
+    /// `all` | `pixels` | `own`: which D trains which generator level.
+    pub level_grads: String,
     pub batch: i64,
     pub iterations: i64,
     /// Training-set size N; 0 = fresh samples every iteration.
@@ -72,6 +78,8 @@ impl Default for RawTraining {
         RawTraining {
             loss: "logistic".into(),
             gamma: Gammas::PerLevel(d.gamma.clone()),
+            gamma_final: (!d.gamma_final.is_empty()).then(|| Gammas::PerLevel(d.gamma_final.clone())),
+            gamma_switch: d.gamma_switch as i64,
             weight_decay: d.weight_decay,
             optimizer: "adam".into(),
             beta1,
@@ -89,6 +97,7 @@ impl Default for RawTraining {
             n_d: d.n_d as i64,
             ema: d.ema,
             update: "alternating".into(),
+            level_grads: "all".into(),
             batch: d.batch as i64,
             iterations: d.iterations as i64,
             train_size: 0,
@@ -117,6 +126,27 @@ fn unit_interval(field: &'static str, v: f64) -> Result<f64, ConfigError> {
     }
 }
 
+/// A penalty list as written, checked: never empty, every entry finite and
+/// >= 0 (one error per rule, naming `field`).
+fn gammas(field: &'static str, g: &Gammas) -> Result<Vec<f64>, ConfigError> {
+    let list = match g {
+        Gammas::One(v) => vec![*v],
+        Gammas::PerLevel(list) => list.clone(),
+    };
+    if list.is_empty() {
+        return Err(ConfigError::GammaEmpty { field });
+    }
+    for (index, &value) in list.iter().enumerate() {
+        if !(value.is_finite() && value >= 0.0) {
+            return Err(match g {
+                Gammas::One(_) => ConfigError::Gamma { field, value },
+                Gammas::PerLevel(_) => ConfigError::LevelGamma { field, index, value },
+            });
+        }
+    }
+    Ok(list)
+}
+
 impl RawTraining {
     /// Validates every field (per-level lists are checked against the level
     /// count by [`TrainingSpec::per_level`]).
@@ -124,20 +154,15 @@ impl RawTraining {
         let loss = LossKind::from_name(&self.loss).ok_or_else(|| ConfigError::LossName {
             value: self.loss.clone(),
         })?;
-        let gamma = match &self.gamma {
-            Gammas::One(g) => vec![*g],
-            Gammas::PerLevel(list) => list.clone(),
+        let gamma = gammas("training.gamma", &self.gamma)?;
+        let gamma_final = match &self.gamma_final {
+            None => Vec::new(),
+            Some(g) => gammas("training.gamma_final", g)?,
         };
-        if gamma.is_empty() {
-            return Err(ConfigError::GammaEmpty);
-        }
-        for (i, &g) in gamma.iter().enumerate() {
-            if !(g.is_finite() && g >= 0.0) {
-                return Err(match self.gamma {
-                    Gammas::One(_) => ConfigError::Gamma { value: g },
-                    Gammas::PerLevel(_) => ConfigError::LevelGamma { index: i, value: g },
-                });
-            }
+        if self.gamma_switch < 0 {
+            return Err(ConfigError::GammaSwitch {
+                value: self.gamma_switch,
+            });
         }
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
             return Err(ConfigError::WeightDecay {
@@ -222,6 +247,16 @@ impl RawTraining {
                 value: self.train_size,
             });
         }
+        let level_grads = match self.level_grads.as_str() {
+            "all" => LevelGrads::All,
+            "pixels" => LevelGrads::Pixels,
+            "own" => LevelGrads::Own,
+            _ => {
+                return Err(ConfigError::LevelGradsName {
+                    value: self.level_grads.clone(),
+                });
+            }
+        };
         let levels = match self.levels.as_str() {
             "joint" => LevelSchedule::Joint,
             "progressive" => LevelSchedule::Progressive,
@@ -233,6 +268,15 @@ impl RawTraining {
                 });
             }
         };
+        // A cut between levels leaves a level without a discriminator of its
+        // own untrained: top-only / top-pair need the total gradient.
+        if level_grads != LevelGrads::All && matches!(levels, LevelSchedule::TopOnly | LevelSchedule::TopPair)
+        {
+            return Err(ConfigError::LevelGradsSchedule {
+                value: self.level_grads.clone(),
+                levels: self.levels.clone(),
+            });
+        }
         for (i, &t) in self.switch_on.iter().enumerate() {
             if t < 0 {
                 return Err(ConfigError::SwitchOnNegative { index: i, value: t });
@@ -266,6 +310,8 @@ impl RawTraining {
         Ok(TrainingSpec {
             loss,
             gamma,
+            gamma_final,
+            gamma_switch: self.gamma_switch as usize,
             weight_decay: self.weight_decay,
             optimizer,
             lr_d: self.lr_d,
@@ -274,6 +320,7 @@ impl RawTraining {
             n_d,
             ema: self.ema,
             update,
+            level_grads,
             batch,
             iterations,
             train_size: self.train_size as usize,

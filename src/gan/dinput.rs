@@ -143,13 +143,23 @@ impl InputMap {
         }
     }
 
-    /// `dx += A^T du` (accumulates; `dx` already sized like `x`).
-    pub fn backward(&self, du: &[DMatrix<f64>], dx: &mut [DMatrix<f64>]) {
+    /// `dx += D^T du` with `D` the block diagonal of `A` (`dx_l += du_l /
+    /// s_l`): the adjoint with the `-Up(X_{l-1})` coupling cut, for
+    /// `training.level_grads = "own"` (each band trains its own level).
+    pub fn backward_diagonal(&self, du: &[DMatrix<f64>], dx: &mut [DMatrix<f64>]) {
         for l in 0..du.len() {
             let s = self.inv_scale[l];
             for (d, g) in dx[l].as_mut_slice().iter_mut().zip(du[l].as_slice()) {
                 *d += s * g;
             }
+        }
+    }
+
+    /// `dx += A^T du` (accumulates; `dx` already sized like `x`).
+    pub fn backward(&self, du: &[DMatrix<f64>], dx: &mut [DMatrix<f64>]) {
+        self.backward_diagonal(du, dx);
+        for l in 0..du.len() {
+            let s = self.inv_scale[l];
             if self.laplacian && l > 0 {
                 // dX_{l-1} -= s Up^T dU_l: [n x (r n)][(r n) x (B P_{l-1})].
                 let cols = dx[l - 1].ncols();

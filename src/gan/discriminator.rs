@@ -322,6 +322,10 @@ pub struct PatchDisc {
     /// One-hot position slots (`p mod positions`); 0 = no position input.
     pub positions: usize,
     pub critic: Critic,
+    /// When true, [`Self::backward_on`] passes no input gradient to the
+    /// parent level (`training.level_grads = "own"`).
+    #[serde(skip)]
+    pub stop_parent_grad: bool,
     /// Inputs of the last [`Self::forward`] (the copying convenience API).
     #[serde(skip)]
     xin: Vec<DMatrix<f64>>,
@@ -368,6 +372,7 @@ impl PatchDisc {
             parent,
             positions,
             critic: Critic::new(inputs, width, act, rng),
+            stop_parent_grad: false,
             xin: Vec::new(),
             qp: DMatrix::zeros(0, 0),
             dhs: DMatrix::zeros(0, 0),
@@ -607,7 +612,8 @@ impl PatchDisc {
     /// [`Self::backward`] after [`Self::forward_on`] on the same `xs`:
     /// - `dc += d 1`; `da += A d`; `dH = (a d^T) ⊙ sigma'(H)`;
     /// - `db += dH 1`, `dW_pos`, `dW_X`, `dW_P` ([`Self`] docs);
-    /// - `dX_l += W_X^T dH` (`[n x h][h x B P_l]`), `dX_{l-1} += W_P^T dHs`.
+    /// - `dX_l += W_X^T dH` (`[n x h][h x B P_l]`), `dX_{l-1} += W_P^T dHs`
+    ///   (skipped when [`Self::stop_parent_grad`]).
     pub fn backward_on(
         &mut self,
         xs: &[DMatrix<f64>],
@@ -657,7 +663,7 @@ impl PatchDisc {
                 cols: n,
             };
             gemm(&mut dxs[l - 1], 1.0, &wx.t(), &c.dh, 1.0);
-            if self.parent {
+            if self.parent && !self.stop_parent_grad {
                 // dX_{l-1} += W_P^T dHs   [n x h][h x B P_{l-1}]
                 let wp = MatRef {
                     data: &w[h * n..2 * h * n],

@@ -40,6 +40,7 @@ use nalgebra::{DMatrix, DVector};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+use super::LevelGrads;
 use crate::nn::{self, Activation, MatRef, Mlp, Params, ensure, gemm, randn, view_mut};
 use crate::target::{Geometry, OutputMode};
 
@@ -437,13 +438,27 @@ impl FsrGenerator {
     ///   `[rows x B P_{l-1}][B P_{l-1} x m'_{l-1}]`; `dN_l = dPre_l zeta_l^T`;
     /// - `dS_{l-1} = W_l^T dPre_l`: `[m'_{l-1} x rows][rows x B P_{l-1}]`.
     pub fn backward(&mut self, dx: &mut [DMatrix<f64>]) {
+        self.backward_with(dx, LevelGrads::All);
+    }
+
+    /// [`Self::backward`] with the paths between levels that `grads` cuts
+    /// (`training.level_grads`; per level the products are the same):
+    /// - `All`: none (the total derivative);
+    /// - `Pixels`: the hidden chain `dS_{l-1} += W_l^T dPre_l` is cut, so a
+    ///   level's hidden features are trained only through its own pixels
+    ///   `X_l` (by every D that reads `X_l`, directly or through `Up`);
+    /// - `Own`: the pyramid path `dX_{l-1} += Up^T dX_l` is cut too, so
+    ///   level `l`'s parameters see `dX_l` through `V_l S_l` alone.
+    pub fn backward_with(&mut self, dx: &mut [DMatrix<f64>], grads: LevelGrads) {
+        let hidden_chain = grads == LevelGrads::All;
+        let pyramid_chain = grads != LevelGrads::Own;
         let nl = self.levels.len();
         let n = self.geometry.patch_dim();
         let c = &mut self.cache;
         c.ds.resize_with(nl, || DMatrix::zeros(0, 0));
         for i in (0..nl).rev() {
             let l = i + 1;
-            if self.output == OutputMode::Pyramid && l < nl {
+            if pyramid_chain && self.output == OutputMode::Pyramid && l < nl {
                 let (lo, hi) = dx.split_at_mut(i + 1);
                 // dX_l += Up^T stack(dX_{l+1})   [n x rn][rn x B P_l], as a
                 // scatter-add of the 0/1 matrix's nonzeros.
@@ -456,7 +471,7 @@ impl FsrGenerator {
             // dV = dX S^T
             gemm(&mut lv.gv, 1.0, &dx[i], &MatRef::of(&c.s[i]).t(), 0.0);
             // dS (+)= V^T dX
-            let beta = if l < nl { 1.0 } else { 0.0 };
+            let beta = if hidden_chain && l < nl { 1.0 } else { 0.0 };
             ensure(&mut c.ds[i], m, dx[i].ncols());
             gemm(&mut c.ds[i], 1.0, &MatRef::of(&lv.v).t(), &dx[i], beta);
             // dPre = dS ⊙ 1[pre > 0] (in place in ds[i]); db = -dPre 1 (one pass).
@@ -473,7 +488,7 @@ impl FsrGenerator {
                 // dN = dPre zeta^T
                 gemm(&mut lv.gn, 1.0, &dpre.v(), &MatRef::of(&c.zeta[i]).t(), 0.0);
             }
-            if l >= 2 {
+            if hidden_chain && l >= 2 {
                 ensure(&mut ds_lo[i - 1], input.nrows(), input.ncols());
                 // dS_{l-1} = W^T dPre
                 gemm(&mut ds_lo[i - 1], 1.0, &MatRef::of(&lv.w).t(), &dpre.v(), 0.0);
@@ -836,6 +851,15 @@ impl Generator {
                 // dA = dX Z^T   [d x B][B x k]
                 gemm(&mut g.ga, 1.0, &dx[0], &MatRef::of(&g.z).t(), 0.0);
             }
+        }
+    }
+
+    /// [`FsrGenerator::backward_with`]; the flat generators have one level,
+    /// where every choice is the plain backward.
+    pub fn backward_with(&mut self, dx: &mut [DMatrix<f64>], grads: LevelGrads) {
+        match self {
+            Generator::Fsr(g) => g.backward_with(dx, grads),
+            _ => self.backward(dx),
         }
     }
 

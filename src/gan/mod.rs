@@ -63,6 +63,25 @@ pub enum UpdateRule {
     Simultaneous,
 }
 
+/// Which discriminators' losses train which generator parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LevelGrads {
+    /// Plain SGDA on the total loss: every D's loss trains every generator
+    /// parameter it depends on (the paper's setting).
+    All,
+    /// The hidden chain is cut: a higher level's D trains level `l`'s
+    /// parameters only through the pixels `X_l` it reads (as the parent, or
+    /// through `Up`), never through `S_l` as the input of `W_{l+1}`.
+    Pixels,
+    /// Level-wise: level `l`'s generator parameters are trained by `D_l`'s
+    /// gradient with respect to level `l`'s own input (its child patch or
+    /// band) alone; lower levels are held fixed in `D_l`'s loss and `D_l`'s
+    /// parent input passes no gradient (a stop-gradient between levels;
+    /// [`generator::FsrGenerator::backward_with`]).
+    Own,
+}
+
 /// Which discriminators train, and when (SPEC §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -150,6 +169,10 @@ pub struct TrainingSpec {
     /// `l`, the last entry for every deeper level (one entry = every level;
     /// 0 = off). Never empty.
     pub gamma: Vec<f64>,
+    /// R1 strengths (same form as `gamma`) from iteration `gamma_switch`
+    /// on; empty = `gamma` throughout.
+    pub gamma_final: Vec<f64>,
+    pub gamma_switch: usize,
     /// L2 weight decay on D (the WGAN loss's regulariser).
     pub weight_decay: f64,
     pub optimizer: OptimKind,
@@ -163,6 +186,8 @@ pub struct TrainingSpec {
     /// the average is the model that is evaluated and saved. 0 = off.
     pub ema: f64,
     pub update: UpdateRule,
+    /// Which D trains which generator level ([`LevelGrads`]).
+    pub level_grads: LevelGrads,
     pub batch: usize,
     pub iterations: usize,
     /// Finite training-set size N (0 = fresh samples every iteration).
@@ -191,6 +216,8 @@ impl Default for TrainingSpec {
             // (L = 2 2/10). Per level: L = 1 9/10, L = 2 8/10, L = 3 5/10
             // (uniform 1: 8/10, 7/10, 2/10).
             gamma: vec![10.0, 1.0],
+            gamma_final: Vec::new(),
+            gamma_switch: 0,
             weight_decay: 0.0,
             // Adam(0, 0.9): the probe's best; Adam(0.5, 0.999) 8/10.
             optimizer: OptimKind::Adam {
@@ -212,6 +239,7 @@ impl Default for TrainingSpec {
             // 0.9998 averaged in stale parameters (SR 0.18-0.19).
             ema: 0.9995,
             update: UpdateRule::Alternating,
+            level_grads: LevelGrads::All,
             // Batch 128 (issue 5, L = 2, 15k, seeds 0-9): 7/10 succeed vs
             // 5/10 with 64 (median SR error 0.076 vs 0.096): the level-2 map's
             // precision is limited by gradient noise. Costs ~2x per iteration.
@@ -243,6 +271,8 @@ pub struct PerLevel {
     pub weights: Vec<f64>,
     /// R1 penalty strength of level `l`'s discriminator.
     pub gammas: Vec<f64>,
+    /// ... from iteration `gamma_switch` on (= `gammas` without a switch).
+    pub gammas_final: Vec<f64>,
 }
 
 impl TrainingSpec {
@@ -275,12 +305,18 @@ impl TrainingSpec {
             }
         };
         // gamma: entry l - 1 for level l, the last entry for deeper levels.
-        let last = self.gamma.len() - 1;
-        let gammas = (0..levels).map(|i| self.gamma[i.min(last)]).collect();
+        let expand = |g: &[f64]| -> Vec<f64> { (0..levels).map(|i| g[i.min(g.len() - 1)]).collect() };
+        let gammas = expand(&self.gamma);
+        let gammas_final = if self.gamma_final.is_empty() {
+            gammas.clone()
+        } else {
+            expand(&self.gamma_final)
+        };
         Ok(PerLevel {
             switch_on,
             weights,
             gammas,
+            gammas_final,
         })
     }
 }

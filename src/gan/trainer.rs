@@ -27,7 +27,7 @@ use super::discriminator::PatchDisc;
 use super::generator::{FsrGenerator, Generator, LinearGenerator, MlpGenerator};
 use super::loss::{d_loss, g_loss};
 use super::optim::Optimizer;
-use super::{DiscKind, GeneratorKind, LearnerSpec, LevelSchedule, TrainingSpec, UpdateRule};
+use super::{DiscKind, GeneratorKind, LearnerSpec, LevelGrads, LevelSchedule, TrainingSpec, UpdateRule};
 use crate::config::ConfigError;
 use crate::nn::{Activation, Params, ensure};
 use crate::target::Target;
@@ -193,8 +193,10 @@ pub struct Trainer {
     pub spec: TrainingSpec,
     data: DataSource,
     weights: Vec<f64>,
-    /// R1 strength of each discriminator (its level's `training.gamma` entry).
+    /// R1 strength of each discriminator (its level's `training.gamma`
+    /// entry), and from iteration `gamma_switch` on (`training.gamma_final`).
     gammas: Vec<f64>,
+    gammas_final: Vec<f64>,
     switch_on: Vec<usize>,
     levels_of: Vec<usize>,
     opt_g: Optimizer,
@@ -445,8 +447,12 @@ impl Trainer {
                 levels_of.push(nl);
             }
         }
+        for d in &mut discs {
+            d.stop_parent_grad = training.level_grads == LevelGrads::Own;
+        }
         let ws = levels_of.iter().map(|&l| per.weights[l - 1]).collect();
         let gammas = levels_of.iter().map(|&l| per.gammas[l - 1]).collect();
+        let gammas_final = levels_of.iter().map(|&l| per.gammas_final[l - 1]).collect();
         let on = levels_of
             .iter()
             .map(|&l| {
@@ -474,6 +480,7 @@ impl Trainer {
             }),
             weights: ws,
             gammas,
+            gammas_final,
             switch_on: on,
             levels_of,
             real: Vec::new(),
@@ -568,7 +575,13 @@ impl Trainer {
             if !self.active_at(i, t) {
                 continue;
             }
-            let (w, gamma) = (self.weights[i], self.gammas[i]);
+            // (`gammas_final` = `gammas` when no `gamma_final` is set.)
+            let gamma = if t >= self.spec.gamma_switch {
+                self.gammas_final[i]
+            } else {
+                self.gammas[i]
+            };
+            let w = self.weights[i];
             let [sr, sf, dr, df] = &mut self.buf;
             let d = &mut self.discs[i];
             d.critic.zero_grads();
@@ -607,8 +620,20 @@ impl Trainer {
                 self.losses.g[i] = lg;
             }
         }
-        if g_grad && let Some(map) = &self.dmap {
-            map.backward(&self.du, &mut self.dx);
+        if g_grad {
+            self.map_backward();
+        }
+    }
+
+    /// The fakes' gradient from the D-input coordinates back to pixels,
+    /// `dx += A^T du` (level-wise: the block diagonal of `A` only); a no-op
+    /// without an input map (the Ds read pixels, `dx` is already filled).
+    fn map_backward(&mut self) {
+        if let Some(map) = &self.dmap {
+            match self.spec.level_grads {
+                LevelGrads::All | LevelGrads::Pixels => map.backward(&self.du, &mut self.dx),
+                LevelGrads::Own => map.backward_diagonal(&self.du, &mut self.dx),
+            }
         }
     }
 
@@ -625,7 +650,7 @@ impl Trainer {
     }
 
     fn step_g(&mut self, lr: f64) {
-        self.generator.backward(&mut self.dx);
+        self.generator.backward_with(&mut self.dx, self.spec.level_grads);
         self.opt_g.step(&mut self.generator, lr);
         self.generator.after_step();
         if let Some(avg) = &mut self.ema {
@@ -688,9 +713,7 @@ impl Trainer {
                     };
                     d.backward_on(fake, df, Some(dst), false);
                 }
-                if let Some(map) = &self.dmap {
-                    map.backward(&self.du, &mut self.dx);
-                }
+                self.map_backward();
                 self.step_g(lr_g);
                 self.grad_evals += 1;
             }

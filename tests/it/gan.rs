@@ -10,8 +10,8 @@ use fsrgan::config::{ConfigError, parse_raw};
 use fsrgan::gan::loss::{d_loss, g_loss};
 use fsrgan::gan::trainer::Sampler;
 use fsrgan::gan::{
-    Critic, DataSource, FsrGenerator, Generator, InputMap, LearnerSpec, LossKind, PatchDisc, RunStatus,
-    Trainer, TrainingSpec,
+    Critic, DataSource, FsrGenerator, Generator, InputMap, LearnerSpec, LevelGrads, LossKind, PatchDisc,
+    RunStatus, Trainer, TrainingSpec,
 };
 use fsrgan::nn::{Activation, MatRef, Params};
 use fsrgan::target::{Geometry, OutputMode, rand_chacha};
@@ -209,6 +209,97 @@ proptest! {
 
 proptest! {
     #![proptest_config(quick())]
+
+    /// `training.level_grads = "own"` is the stop-gradient it claims: with
+    /// all three patch discriminators scoring the fakes' Laplacian bands,
+    /// the level-wise backward gives level `l`'s generator parameters
+    /// exactly the full gradient of `D_l`'s score alone (only `D_l` active,
+    /// full backward through the input map and the generator). Both sides
+    /// are the same products with exact zeros added, hence 1e-12.
+    #[test]
+    fn levelwise_gradient_is_each_levels_own_d_gradient(seed in any::<u64>(), b in 1usize..4) {
+        let g = geometry(3, 4);
+        let n = g.patch_dim();
+        let mut rng = rand_chacha(seed);
+        let mut gn = FsrGenerator::new(&g, OutputMode::Pyramid, &[3, 4, 3], 5, 0, 0.1, &mut rng);
+        let real: Vec<DMatrix<f64>> = (1..=3).map(|l| randn(n, 5 * g.patches(l), seed ^ l as u64)).collect();
+        let map = InputMap::new(&g, true, &real);
+        let mut discs: Vec<PatchDisc> =
+            (1..=3).map(|l| PatchDisc::new(l, g.patches(l), n, true, 4, 6, Activation::Tanh, &mut rng)).collect();
+        let cs: Vec<Vec<f64>> = (1..=3).map(|l| randn(b, 1, seed ^ (30 + l as u64)).iter().copied().collect()).collect();
+        let zeta = vec![DMatrix::zeros(0, 0), DMatrix::zeros(0, b * 4), DMatrix::zeros(0, b * 16)];
+        gn.set_inputs(&randn(5, b, seed ^ 4), &zeta);
+        gn.forward();
+        let mut u = Vec::new();
+        map.apply(gn.outputs(), &mut u);
+        let zeros = |like: &[DMatrix<f64>]| -> Vec<DMatrix<f64>> {
+            like.iter().map(|m| DMatrix::zeros(m.nrows(), m.ncols())).collect()
+        };
+        // Per level, the generator's (W, b, N, V) gradients (visit order).
+        let level_grads = |gn: &mut FsrGenerator| -> Vec<Vec<f64>> {
+            let mut out = Vec::new();
+            gn.visit(&mut |_, gr| out.push(gr.to_vec()));
+            out.chunks(4).map(|c| c.concat()).collect()
+        };
+        // Level-wise: every D at once, parent inputs stopped.
+        let mut du = zeros(&u);
+        for (d, c) in discs.iter_mut().zip(&cs) {
+            d.stop_parent_grad = true;
+            d.forward_on(&u);
+            d.backward_on(&u, c, Some(&mut du), false);
+        }
+        let mut dx = zeros(gn.outputs());
+        map.backward_diagonal(&du, &mut dx);
+        gn.backward_with(&mut dx, LevelGrads::Own);
+        let own = level_grads(&mut gn);
+        for l in 1..=3 {
+            let d = &mut discs[l - 1];
+            d.stop_parent_grad = false;
+            let mut du = zeros(&u);
+            d.forward_on(&u);
+            d.backward_on(&u, &cs[l - 1], Some(&mut du), false);
+            let mut dx = zeros(gn.outputs());
+            map.backward(&du, &mut dx);
+            gn.backward(&mut dx);
+            let full = level_grads(&mut gn);
+            prop_assert!(full[l - 1].iter().any(|v| *v != 0.0), "level {l}: no gradient to compare");
+            let err = rel_err(&own[l - 1], &full[l - 1]);
+            prop_assert!(err <= 1e-12, "level {l}: rel err {err}");
+        }
+    }
+
+    /// `training.level_grads = "pixels"` cuts exactly the hidden chain
+    /// `dS_{l-1} += W_l^T dPre_l`: with the inter-level maps `W_2 = W_3 = 0`
+    /// that term is zero and the cut backward equals the full one bit for
+    /// bit (both output modes); with random maps the top level, which has
+    /// no chain above it, still agrees bit for bit, and level 1 does not.
+    #[test]
+    fn pixels_gradient_cuts_only_the_hidden_chain(seed in any::<u64>(), pyramid in any::<bool>(), b in 1usize..4) {
+        let g = geometry(3, 4);
+        let mode = if pyramid { OutputMode::Pyramid } else { OutputMode::Direct };
+        let mut rng = rand_chacha(seed);
+        let mut gn = FsrGenerator::new(&g, mode, &[3, 4, 3], 5, 0, 0.1, &mut rng);
+        let z = randn(5, b, seed ^ 1);
+        let zeta = vec![DMatrix::zeros(0, 0), DMatrix::zeros(0, b * 4), DMatrix::zeros(0, b * 16)];
+        let cs: Vec<DMatrix<f64>> = (1..=3).map(|l| randn(4, b * g.patches(l), seed ^ (20 + l as u64))).collect();
+        let level_grads = |gn: &mut FsrGenerator, grads: LevelGrads| -> Vec<Vec<f64>> {
+            gn.set_inputs(&z, &zeta);
+            gn.forward();
+            let mut dx = cs.clone();
+            gn.backward_with(&mut dx, grads);
+            let mut out = Vec::new();
+            gn.visit(&mut |_, gr| out.push(gr.to_vec()));
+            out.chunks(4).map(|c| c.concat()).collect()
+        };
+        let (all, cut) = (level_grads(&mut gn, LevelGrads::All), level_grads(&mut gn, LevelGrads::Pixels));
+        prop_assert_eq!(&all[2], &cut[2]);
+        prop_assert!(all[0] != cut[0], "level 1 lost nothing by the cut");
+        for l in 1..3 {
+            gn.levels[l].w.fill(0.0);
+        }
+        let (all, cut) = (level_grads(&mut gn, LevelGrads::All), level_grads(&mut gn, LevelGrads::Pixels));
+        prop_assert_eq!(all, cut);
+    }
 
     /// The discriminators' input map (`gan::dinput`) is linear with its
     /// backward as adjoint, `<A x, du> = <x, A^T du>` (both recodings, 3
@@ -613,6 +704,36 @@ fn per_level_gamma_sets_each_discriminators_penalty() {
     assert_eq!(broadcast, uniform);
 }
 
+/// `training.gamma_final` takes over at iteration `gamma_switch`: with
+/// `gamma = [0, 2]`, `gamma_final = [2, 0]` and the switch at 1, the first
+/// step penalises level 2 only and the second level 1 only; with the switch
+/// at 0 the first step is exactly that of `gamma = [2, 0]`.
+#[test]
+fn gamma_switch_hands_over_to_gamma_final() {
+    let (mut tr, mut rng) = small_fsr_trainer(
+        3,
+        &[
+            "training.gamma=[0, 2]",
+            "training.gamma_final=[2, 0]",
+            "training.gamma_switch=1",
+        ],
+    );
+    let before = tr.step(&mut rng).penalty.clone();
+    let after = tr.step(&mut rng).penalty.clone();
+    assert!(before[0] == 0.0 && before[1] > 0.0, "{before:?}");
+    assert!(after[0] > 0.0 && after[1] == 0.0, "{after:?}");
+    let first = |sets: &[&str]| {
+        let (mut tr, mut rng) = small_fsr_trainer(3, sets);
+        tr.step(&mut rng).penalty.clone()
+    };
+    let at_zero = first(&[
+        "training.gamma=[0, 2]",
+        "training.gamma_final=[2, 0]",
+        "training.gamma_switch=0",
+    ]);
+    assert_eq!(at_zero, first(&["training.gamma=[2, 0]"]));
+}
+
 /// The per-level forms of `training.gamma`: one number for every level, a
 /// list per level, and a short list whose last entry holds for the deeper
 /// levels (the default `[10, 1]` on 1, 2 and 3 levels).
@@ -753,6 +874,8 @@ rules! {
     rule_step_every: ["training.schedule=step", "training.step_every=0"] => ConfigError::NotPositive { field: "training.step_every", .. },
     rule_n_d: ["training.n_d=0"] => ConfigError::NotPositive { field: "training.n_d", .. },
     rule_update_name: ["training.update=lookahead"] => ConfigError::UpdateName { .. },
+    rule_level_grads_name: ["training.level_grads=some"] => ConfigError::LevelGradsName { .. },
+    rule_level_grads_schedule: ["training.level_grads=own", "training.levels=top-only"] => ConfigError::LevelGradsSchedule { .. },
     rule_batch: ["training.batch=0"] => ConfigError::NotPositive { field: "training.batch", .. },
     rule_iterations: ["training.iterations=0"] => ConfigError::NotPositive { field: "training.iterations", .. },
     rule_train_size: ["training.train_size=-5"] => ConfigError::TrainSize { .. },
@@ -765,7 +888,10 @@ rules! {
     rule_level_weights_zero: ["training.level_weights=[0]"] => ConfigError::LevelWeightsZero,
     rule_level_weights_length: ["training.level_weights=[1, 1]"] => ConfigError::PerLevelLength { field: "training.level_weights", .. },
     rule_level_gamma: ["training.gamma=[10, -1, 1]"] => ConfigError::LevelGamma { index: 1, .. },
-    rule_gamma_empty: ["training.gamma=[]"] => ConfigError::GammaEmpty,
+    rule_gamma_empty: ["training.gamma=[]"] => ConfigError::GammaEmpty { field: "training.gamma" },
+    rule_gamma_final: ["training.gamma_final=[1, -2]"] => ConfigError::LevelGamma { field: "training.gamma_final", index: 1, .. },
+    rule_gamma_final_empty: ["training.gamma_final=[]"] => ConfigError::GammaEmpty { field: "training.gamma_final" },
+    rule_gamma_switch: ["training.gamma_switch=-1"] => ConfigError::GammaSwitch { .. },
     rule_eval_every: ["training.eval_every=0"] => ConfigError::NotPositive { field: "training.eval_every", .. },
     rule_training_seed: ["training.seed=-1"] => ConfigError::NegativeSeed { field: "training.seed", .. },
     rule_unknown_field: ["training.learning_rate=0.1"] => ConfigError::Parse { .. },
