@@ -43,8 +43,10 @@ fn sets(size: &str) -> Vec<&'static str> {
             "training.iterations=30000",
             // The peer feeds its discriminators raw pixels.
             "learner.d_input=\"raw\"",
-            // ... and one R1 strength to every level.
+            // ... one R1 strength to every level, and trains G on the
+            // total gradient.
             "training.gamma=1.0",
+            "training.level_grads=\"all\"",
         ];
         v.extend_from_slice(m);
         v

@@ -97,7 +97,7 @@ impl Default for RawTraining {
             n_d: d.n_d as i64,
             ema: d.ema,
             update: "alternating".into(),
-            level_grads: "all".into(),
+            level_grads: d.level_grads.name().into(),
             batch: d.batch as i64,
             iterations: d.iterations as i64,
             train_size: 0,

@@ -6,6 +6,12 @@
 //! divergence (NaN / Inf in a loss or a parameter) with status `diverged`,
 //! and counts gradient evaluations.
 //!
+//! Two recipe options act here (issue 5, docs/recipe.md): which
+//! discriminator's loss trains which generator level
+//! ([`super::LevelGrads`]: the total gradient, or level-wise), and a
+//! penalty hand-over (each D's R1 strength is `training.gamma` before
+//! iteration `gamma_switch`, `training.gamma_final` from then on).
+//!
 //! Determinism: every random draw (initialisation, training set, real
 //! batches, latents) comes from the one `ChaCha8Rng` passed in, in a fixed
 //! order; no threads.
