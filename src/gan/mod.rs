@@ -257,7 +257,7 @@ impl Default for TrainingSpec {
             ema: 0.9995,
             update: UpdateRule::Alternating,
             // Level-wise generator gradients (issue 5, fourth session, L = 3,
-            // seeds 0-9): with the total gradient the level-3 D twists level
+            // seeds 0-19): with the total gradient the level-3 D twists level
             // 2's hidden features into mixtures of true features (level 2
             // partly found in 5/20 seeds 0-19); level-wise, level 2 finds every
             // feature in 20/20. L = 1 is unaffected (one level).

@@ -797,7 +797,8 @@ fn divergence_is_reported() {
 fn schedules_callback_and_counts() {
     for sched in ["joint", "progressive", "top-only", "top-pair"] {
         let s = format!("training.levels={sched}");
-        let (mut tr, mut rng) = small_fsr_trainer(2, &[&s, "training.n_d=2"]);
+        // The top schedules need the total gradient (rule_level_grads_schedule).
+        let (mut tr, mut rng) = small_fsr_trainer(2, &[&s, "training.n_d=2", "training.level_grads=all"]);
         let res = tr.run(&mut rng, true, |p| p.iteration == 30);
         assert_eq!(res.status, RunStatus::Completed);
         assert!(
@@ -858,7 +859,7 @@ rules! {
     rule_init_bias: ["learner.init_bias=nan"] => ConfigError::InitBias { .. },
     rule_d_input_name: ["learner.d_input=wavelet"] => ConfigError::DInputName { .. },
     rule_d_input_direct: ["target.output=direct", "learner.d_input=laplacian"] => ConfigError::DInputDirect,
-    rule_d_input_top_only: ["training.levels=top-only", "learner.d_input=laplacian"] => ConfigError::DInputTopOnly,
+    rule_d_input_top_only: ["training.levels=top-only", "training.level_grads=all", "learner.d_input=laplacian"] => ConfigError::DInputTopOnly,
     rule_ema: ["training.ema=1"] => ConfigError::Ema { .. },
     rule_loss_name: ["training.loss=ls"] => ConfigError::LossName { .. },
     rule_gamma: ["training.gamma=-1"] => ConfigError::Gamma { .. },
