@@ -22,17 +22,12 @@ use anyhow::{Context, Result, bail};
 use fsrgan::config;
 use fsrgan::gan::Generator;
 use fsrgan::metrics::features::{cosine_matrix, match_features};
+use fsrgan::metrics::hidden::hidden_recovery;
 use fsrgan::target::{Target, rand_chacha};
-use nalgebra::DMatrix;
 
 /// Samples over which activity rates are counted (standard error of a
 /// 25% rate: ~1% of a unit's B P_l patches, P_l >= 1).
 const SAMPLES: usize = 2000;
-
-/// Share of columns in which row `j` of a hidden-feature batch is positive.
-fn activity(s: &DMatrix<f64>, j: usize) -> f64 {
-    s.row(j).iter().filter(|&&v| v > 0.0).count() as f64 / s.ncols().max(1) as f64
-}
 
 /// Bad input gets one line on stderr and exit code 2, as in the CLI.
 fn main() -> ExitCode {
@@ -80,6 +75,8 @@ fn run() -> Result<()> {
         let cos = cosine_matrix(vt, vl).context("true vs learned cosines")?;
         let among = cosine_matrix(vl, vl).context("learned vs learned cosines")?;
         let matching = match_features(&cos).context("matching")?;
+        // Activity rates P(unit on), true and matched learned unit.
+        let act = hidden_recovery(&truth.s[l], &learned.s[l], &matching).context("activity rates")?;
         println!("level {}", l + 1);
         println!("  true (act) <- unit: cos | unit's best true, 2nd | unit act, norm | max |cos| other unit");
         for (&(i, j), &c) in matching.pairs.iter().zip(&matching.cosines) {
@@ -92,12 +89,12 @@ fn run() -> Result<()> {
             let second = ranked.get(1).copied().unwrap_or((0.0, ranked[0].1));
             println!(
                 "  {i:2} ({:.3}) <- {j:2}: {c:+.3} | {:2} {:+.3}, {:2} {:+.3} | {:.3}, {:.2} | {dup:.3} (unit {other})",
-                activity(&truth.s[l], i),
+                act.freq_true[i],
                 ranked[0].1,
                 ranked[0].0,
                 second.1,
                 second.0,
-                activity(&learned.s[l], j),
+                act.freq_learned[i].unwrap_or(0.0),
                 vl.column(j).norm(),
             );
         }

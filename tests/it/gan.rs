@@ -47,6 +47,14 @@ fn min_kink_distance(gn: &FsrGenerator, z: &DMatrix<f64>, zeta: &[DMatrix<f64>])
     min
 }
 
+/// The `fsr` generator's gradients, one vector per level: its (W, b, N, V)
+/// entries concatenated in `Params::visit` order (four visits per level).
+fn grads_per_level(gn: &mut FsrGenerator) -> Vec<Vec<f64>> {
+    let mut out = Vec::new();
+    gn.visit(&mut |_, gr| out.push(gr.to_vec()));
+    out.chunks(4).map(|c| c.concat()).collect()
+}
+
 fn geometry(levels: usize, root: usize) -> Geometry {
     Geometry {
         levels,
@@ -235,12 +243,6 @@ proptest! {
         let zeros = |like: &[DMatrix<f64>]| -> Vec<DMatrix<f64>> {
             like.iter().map(|m| DMatrix::zeros(m.nrows(), m.ncols())).collect()
         };
-        // Per level, the generator's (W, b, N, V) gradients (visit order).
-        let level_grads = |gn: &mut FsrGenerator| -> Vec<Vec<f64>> {
-            let mut out = Vec::new();
-            gn.visit(&mut |_, gr| out.push(gr.to_vec()));
-            out.chunks(4).map(|c| c.concat()).collect()
-        };
         // Level-wise: every D at once, parent inputs stopped.
         let mut du = zeros(&u);
         for (d, c) in discs.iter_mut().zip(&cs) {
@@ -251,7 +253,7 @@ proptest! {
         let mut dx = zeros(gn.outputs());
         map.backward_diagonal(&du, &mut dx);
         gn.backward_with(&mut dx, LevelGrads::Own);
-        let own = level_grads(&mut gn);
+        let own = grads_per_level(&mut gn);
         for l in 1..=3 {
             let d = &mut discs[l - 1];
             d.stop_parent_grad = false;
@@ -261,7 +263,7 @@ proptest! {
             let mut dx = zeros(gn.outputs());
             map.backward(&du, &mut dx);
             gn.backward(&mut dx);
-            let full = level_grads(&mut gn);
+            let full = grads_per_level(&mut gn);
             prop_assert!(full[l - 1].iter().any(|v| *v != 0.0), "level {l}: no gradient to compare");
             let err = rel_err(&own[l - 1], &full[l - 1]);
             prop_assert!(err <= 1e-12, "level {l}: rel err {err}");
@@ -287,9 +289,7 @@ proptest! {
             gn.forward();
             let mut dx = cs.clone();
             gn.backward_with(&mut dx, grads);
-            let mut out = Vec::new();
-            gn.visit(&mut |_, gr| out.push(gr.to_vec()));
-            out.chunks(4).map(|c| c.concat()).collect()
+            grads_per_level(gn)
         };
         let (all, cut) = (level_grads(&mut gn, LevelGrads::All), level_grads(&mut gn, LevelGrads::Pixels));
         prop_assert_eq!(&all[2], &cut[2]);
