@@ -43,10 +43,11 @@ fn sets(size: &str) -> Vec<&'static str> {
             "training.iterations=30000",
             // The peer feeds its discriminators raw pixels.
             "learner.d_input=\"raw\"",
-            // ... one R1 strength to every level, and trains G on the
-            // total gradient.
+            // ... one R1 strength to every level, trains G on the total
+            // gradient and never restarts units.
             "training.gamma=1.0",
             "training.level_grads=\"all\"",
+            "training.restarts.until=0",
         ];
         v.extend_from_slice(m);
         v

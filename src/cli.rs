@@ -110,6 +110,10 @@ enum Command {
         /// Also write each run's summary as one JSON line here.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Also keep every run's folder (as `train --out` writes it) as
+        /// DIR/seed-S, e.g. for the unit_table example.
+        #[arg(long, value_name = "DIR")]
+        runs: Option<PathBuf>,
     },
     /// Claim C7 on real data: how much of level l's detail is predicted from level l-1.
     CheckFsr {
@@ -249,7 +253,8 @@ fn dispatch(cmd: Command) -> Result<()> {
             seeds,
             jobs,
             out,
-        } => seeds_cmd(&cfg, &seeds, jobs as usize, out.as_deref()),
+            runs,
+        } => seeds_cmd(&cfg, &seeds, jobs as usize, out.as_deref(), runs.as_deref()),
         Command::Sweep {
             sweep,
             out,
@@ -422,11 +427,14 @@ fn describe(cfg: &ConfigArgs, json: bool, samples: usize) -> Result<()> {
 /// The demo's budget: the recipe (batch 128, 15k iterations) takes ~4-5
 /// minutes per L = 3 run on these cores, over the demo's 2-minute limit;
 /// batch 64 for 10k iterations (evaluated every 500) fits (~70-85 s) and
-/// finds every level's features (docs/recipe.md). `--set` overrides win.
-const DEMO_SETS: [&str; 3] = [
+/// finds every level's features (docs/recipe.md); duplicate-unit restarts
+/// end at 6000 (the recipe's 10000 of 15000 is two thirds of the run).
+/// `--set` overrides win.
+const DEMO_SETS: [&str; 4] = [
     "training.batch=64",
     "training.iterations=10000",
     "training.eval_every=500",
+    "training.restarts.until=6000",
 ];
 
 fn demo(cfg: &ConfigArgs, out: &Path, seed: u64, quiet: bool) -> Result<()> {
@@ -472,19 +480,25 @@ fn level_sizes(t: &Target) -> String {
 
 /// Trains on the target, prints the per-level table, writes every output file.
 fn train_and_write(cfg: &Config, t: &Target, seed: u64, out: &Path, quiet: bool) -> Result<RunOutput> {
+    let run = experiments::run_target(cfg, t, seed, &EvalSpec::default(), quiet)?;
+    write_run(cfg, t, seed, out, &run)?;
+    print_level_table(&run.summary);
+    Ok(run)
+}
+
+/// Writes a run's folder: config.json, metrics.csv, summary.json,
+/// generator.json and the figures.
+fn write_run(cfg: &Config, t: &Target, seed: u64, out: &Path, run: &RunOutput) -> Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let eval = EvalSpec::default();
-    let run = experiments::run_target(cfg, t, seed, &eval, quiet)?;
     write_json(
         &out.join("config.json"),
-        &serde_json::json!({ "config": cfg, "seed": seed, "evaluation": eval }),
+        &serde_json::json!({ "config": cfg, "seed": seed, "evaluation": EvalSpec::default() }),
     )?;
     write_text(&out.join("metrics.csv"), &experiments::metrics_csv(&run.trace))?;
     write_json(&out.join("summary.json"), &run.summary)?;
     run.generator.save(&out.join("generator.json"))?;
     experiments::figures::run_figures(out, t, &run.generator, &run.trace, &run.summary)?;
-    print_level_table(&run.summary);
-    Ok(run)
+    Ok(())
 }
 
 fn write_json<T: serde::Serialize>(path: &Path, v: &T) -> Result<()> {
@@ -679,7 +693,13 @@ fn parse_seeds(s: &str) -> Result<Vec<u64>> {
         .collect()
 }
 
-fn seeds_cmd(cfg_args: &ConfigArgs, seeds: &str, jobs: usize, out: Option<&Path>) -> Result<()> {
+fn seeds_cmd(
+    cfg_args: &ConfigArgs,
+    seeds: &str,
+    jobs: usize,
+    out: Option<&Path>,
+    runs_dir: Option<&Path>,
+) -> Result<()> {
     let cfg = load(cfg_args)?;
     let seeds = parse_seeds(seeds)?;
     let t = build_target(&cfg)?;
@@ -689,7 +709,7 @@ fn seeds_cmd(cfg_args: &ConfigArgs, seeds: &str, jobs: usize, out: Option<&Path>
         jobs,
         cfg.training.iterations
     );
-    let report = experiments::seeds::run_seeds(&cfg, &t, &seeds, jobs)?;
+    let (report, runs) = experiments::seeds::run_seeds(&cfg, &t, &seeds, jobs)?;
     for s in &report.summaries {
         let cos: Vec<String> = s.levels.iter().map(|m| format!("{:.3}", m.min_cos)).collect();
         let sr: Vec<String> = s
@@ -719,6 +739,11 @@ fn seeds_cmd(cfg_args: &ConfigArgs, seeds: &str, jobs: usize, out: Option<&Path>
             s.diverged_at
                 .map(|t| format!(" (diverged at iteration {t})"))
                 .unwrap_or_default()
+                + &if s.restarts.iter().any(|&r| r > 0) {
+                    format!(" restarts {:?}", s.restarts)
+                } else {
+                    String::new()
+                }
         );
     }
     println!("{}", report.text());
@@ -729,6 +754,12 @@ fn seeds_cmd(cfg_args: &ConfigArgs, seeds: &str, jobs: usize, out: Option<&Path>
             text.push('\n');
         }
         write_text(path, &text)?;
+    }
+    if let Some(dir) = runs_dir {
+        for run in &runs {
+            let seed = run.summary.seed;
+            write_run(&cfg, &t, seed, &dir.join(format!("seed-{seed}")), run)?;
+        }
     }
     Ok(())
 }

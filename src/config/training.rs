@@ -6,14 +6,132 @@
 use serde::{Deserialize, Serialize};
 
 use super::ConfigError;
-use crate::gan::{LevelGrads, LevelSchedule, LossKind, OptimKind, Schedule, TrainingSpec, UpdateRule};
+use crate::gan::{
+    LevelGrads, LevelSchedule, LossKind, OptimKind, Restarts, Schedule, TrainingSpec, UpdateRule,
+};
 
-/// `training.gamma` as written: `gamma = 1.0` or `gamma = [10.0, 1.0]`.
+/// `training.gamma` as written: one strength (`gamma = 1.0`), one per level
+/// (`gamma = [10.0, 1.0]`, the last entry for every deeper level), or a
+/// hand-over table `gamma = { start = [10.0, 1.0], final = 1.0, switch =
+/// 6000 }`. One field holds the whole schedule, so overriding `gamma`
+/// replaces it: `--set training.gamma=3` means 3 throughout.
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(untagged)]
+#[serde(untagged, try_from = "toml::Value")]
 pub enum Gammas {
+    Constant(Strengths),
+    HandOver(RawHandOver),
+}
+
+/// Reads the three forms, with an error that lists them (serde's untagged
+/// error would only say that no variant matched).
+impl TryFrom<toml::Value> for Gammas {
+    type Error = String;
+    fn try_from(v: toml::Value) -> Result<Self, String> {
+        if v.is_table() {
+            return RawHandOver::deserialize(v)
+                .map(Gammas::HandOver)
+                .map_err(|e| e.to_string());
+        }
+        let allowed = "a number, a list per level, or { start = [..], final = [..], switch = N }";
+        Strengths::try_from(v)
+            .map(Gammas::Constant)
+            .map_err(|e| e.replace("a number or a list per level", allowed))
+    }
+}
+
+impl TryFrom<toml::Value> for Strengths {
+    type Error = String;
+    fn try_from(v: toml::Value) -> Result<Self, String> {
+        let number = |v: &toml::Value| v.as_float().or_else(|| v.as_integer().map(|i| i as f64));
+        let list = v
+            .as_array()
+            .map(|a| a.iter().map(number).collect::<Option<Vec<_>>>());
+        match (number(&v), list) {
+            (Some(x), _) => Ok(Strengths::One(x)),
+            (_, Some(Some(l))) => Ok(Strengths::PerLevel(l)),
+            _ => Err(format!("{v}: expected a number or a list per level")),
+        }
+    }
+}
+
+impl TryFrom<toml::Value> for Switches {
+    type Error = String;
+    fn try_from(v: toml::Value) -> Result<Self, String> {
+        let list = v
+            .as_array()
+            .map(|a| a.iter().map(|x| x.as_integer()).collect::<Option<Vec<_>>>());
+        match (v.as_integer(), list) {
+            (Some(i), _) => Ok(Switches::One(i)),
+            (_, Some(Some(l))) => Ok(Switches::PerLevel(l)),
+            _ => Err(format!("{v}: expected an iteration or a list per level")),
+        }
+    }
+}
+
+/// A penalty hand-over: `start` until iteration `switch`, `final` from
+/// then on. Absent keys take the recipe's values
+/// ([`TrainingSpec::default`]), so `--set training.gamma.switch=8000`
+/// moves only the switch.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawHandOver {
+    pub start: Strengths,
+    #[serde(rename = "final")]
+    pub end: Strengths,
+    /// One iteration for every level, or one per level (last entry for
+    /// deeper levels).
+    pub switch: Switches,
+}
+
+/// A list of penalty strengths: one number or one per level.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged, try_from = "toml::Value")]
+pub enum Strengths {
     One(f64),
     PerLevel(Vec<f64>),
+}
+
+/// Hand-over iterations: one or one per level.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged, try_from = "toml::Value")]
+pub enum Switches {
+    One(i64),
+    PerLevel(Vec<i64>),
+}
+
+impl Default for RawHandOver {
+    fn default() -> Self {
+        let d = TrainingSpec::default();
+        RawHandOver {
+            start: Strengths::PerLevel(d.gamma),
+            end: Strengths::PerLevel(d.gamma_final),
+            switch: Switches::PerLevel(d.gamma_switch.iter().map(|&s| s as i64).collect()),
+        }
+    }
+}
+
+/// `training.restarts` as written; absent keys keep the defaults.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawRestarts {
+    /// |cos| between two units' dictionary columns above which they count
+    /// as duplicates, in (0, 1).
+    pub cos: f64,
+    /// Check period (iterations).
+    pub every: i64,
+    /// Last iteration checked; 0 = no restarts.
+    pub until: i64,
+}
+
+impl Default for RawRestarts {
+    fn default() -> Self {
+        let d = TrainingSpec::default().restarts;
+        RawRestarts {
+            cos: d.cos,
+            every: d.every as i64,
+            until: d.until as i64,
+        }
+    }
 }
 
 /// `[training]` as written in TOML.
@@ -22,13 +140,8 @@ pub enum Gammas {
 pub struct RawTraining {
     /// `logistic` | `wgan` | `hinge`.
     pub loss: String,
-    /// R1 penalty gamma (0 = off): one number for every level, or a list
-    /// per level whose last entry holds for every deeper level.
+    /// R1 penalty gamma (0 = off), constant or handed over (see [`Gammas`]).
     pub gamma: Gammas,
-    /// R1 strengths from iteration `gamma_switch` on (same forms as
-    /// `gamma`); absent = `gamma` throughout.
-    pub gamma_final: Option<Gammas>,
-    pub gamma_switch: i64,
     /// L2 weight decay on the discriminators.
     pub weight_decay: f64,
     /// `sgd` | `momentum` | `adam`.
@@ -54,6 +167,8 @@ pub struct RawTraining {
     pub update: String,
     /// `all` | `pixels` | `own`: which D trains which generator level.
     pub level_grads: String,
+    /// `{ cos, every, until }`: duplicate-unit restarts (`until = 0`: none).
+    pub restarts: RawRestarts,
     pub batch: i64,
     pub iterations: i64,
     /// Training-set size N; 0 = fresh samples every iteration.
@@ -77,9 +192,7 @@ impl Default for RawTraining {
         };
         RawTraining {
             loss: "logistic".into(),
-            gamma: Gammas::PerLevel(d.gamma.clone()),
-            gamma_final: (!d.gamma_final.is_empty()).then(|| Gammas::PerLevel(d.gamma_final.clone())),
-            gamma_switch: d.gamma_switch as i64,
+            gamma: Gammas::HandOver(RawHandOver::default()),
             weight_decay: d.weight_decay,
             optimizer: "adam".into(),
             beta1,
@@ -98,6 +211,7 @@ impl Default for RawTraining {
             ema: d.ema,
             update: "alternating".into(),
             level_grads: d.level_grads.name().into(),
+            restarts: RawRestarts::default(),
             batch: d.batch as i64,
             iterations: d.iterations as i64,
             train_size: 0,
@@ -128,10 +242,10 @@ fn unit_interval(field: &'static str, v: f64) -> Result<f64, ConfigError> {
 
 /// A penalty list as written, checked: never empty, every entry finite and
 /// >= 0 (one error per rule, naming `field`).
-fn gammas(field: &'static str, g: &Gammas) -> Result<Vec<f64>, ConfigError> {
+fn strengths(field: &'static str, g: &Strengths) -> Result<Vec<f64>, ConfigError> {
     let list = match g {
-        Gammas::One(v) => vec![*v],
-        Gammas::PerLevel(list) => list.clone(),
+        Strengths::One(v) => vec![*v],
+        Strengths::PerLevel(list) => list.clone(),
     };
     if list.is_empty() {
         return Err(ConfigError::GammaEmpty { field });
@@ -139,12 +253,39 @@ fn gammas(field: &'static str, g: &Gammas) -> Result<Vec<f64>, ConfigError> {
     for (index, &value) in list.iter().enumerate() {
         if !(value.is_finite() && value >= 0.0) {
             return Err(match g {
-                Gammas::One(_) => ConfigError::Gamma { field, value },
-                Gammas::PerLevel(_) => ConfigError::LevelGamma { field, index, value },
+                Strengths::One(_) => ConfigError::Gamma { field, value },
+                Strengths::PerLevel(_) => ConfigError::LevelGamma { field, index, value },
             });
         }
     }
     Ok(list)
+}
+
+/// `training.gamma` checked into (start, final, switch); a constant
+/// penalty has no final strengths and no switch.
+#[allow(clippy::type_complexity)]
+fn gamma_schedule(g: &Gammas) -> Result<(Vec<f64>, Vec<f64>, Vec<usize>), ConfigError> {
+    match g {
+        Gammas::Constant(c) => Ok((strengths("training.gamma", c)?, vec![], vec![])),
+        Gammas::HandOver(h) => {
+            let start = strengths("training.gamma.start", &h.start)?;
+            let end = strengths("training.gamma.final", &h.end)?;
+            let switch = match &h.switch {
+                Switches::One(s) => vec![*s],
+                Switches::PerLevel(list) => list.clone(),
+            };
+            if switch.is_empty() {
+                return Err(ConfigError::GammaEmpty {
+                    field: "training.gamma.switch",
+                });
+            }
+            let switch = switch
+                .into_iter()
+                .map(|value| usize::try_from(value).map_err(|_| ConfigError::GammaSwitch { value }))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((start, end, switch))
+        }
+    }
 }
 
 impl RawTraining {
@@ -154,16 +295,7 @@ impl RawTraining {
         let loss = LossKind::from_name(&self.loss).ok_or_else(|| ConfigError::LossName {
             value: self.loss.clone(),
         })?;
-        let gamma = gammas("training.gamma", &self.gamma)?;
-        let gamma_final = match &self.gamma_final {
-            None => Vec::new(),
-            Some(g) => gammas("training.gamma_final", g)?,
-        };
-        if self.gamma_switch < 0 {
-            return Err(ConfigError::GammaSwitch {
-                value: self.gamma_switch,
-            });
-        }
+        let (gamma, gamma_final, gamma_switch) = gamma_schedule(&self.gamma)?;
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
             return Err(ConfigError::WeightDecay {
                 value: self.weight_decay,
@@ -257,6 +389,15 @@ impl RawTraining {
                 });
             }
         };
+        let r = &self.restarts;
+        if !(r.cos.is_finite() && r.cos > 0.0 && r.cos < 1.0) {
+            return Err(ConfigError::RestartCos { value: r.cos });
+        }
+        let restarts = Restarts {
+            cos: r.cos,
+            every: positive("training.restarts.every", r.every)?,
+            until: usize::try_from(r.until).map_err(|_| ConfigError::RestartUntil { value: r.until })?,
+        };
         let levels = match self.levels.as_str() {
             "joint" => LevelSchedule::Joint,
             "progressive" => LevelSchedule::Progressive,
@@ -311,7 +452,7 @@ impl RawTraining {
             loss,
             gamma,
             gamma_final,
-            gamma_switch: self.gamma_switch as usize,
+            gamma_switch,
             weight_decay: self.weight_decay,
             optimizer,
             lr_d: self.lr_d,
@@ -321,6 +462,7 @@ impl RawTraining {
             ema: self.ema,
             update,
             level_grads,
+            restarts,
             batch,
             iterations,
             train_size: self.train_size as usize,

@@ -108,6 +108,10 @@ pub struct Summary {
     pub forward_order: Option<bool>,
     /// Seconds spent in evaluations (included in wall_seconds).
     pub eval_seconds: f64,
+    /// Units redrawn by duplicate-unit restarts, per level
+    /// (`training.restarts`; all 0 without them).
+    #[serde(default)]
+    pub restarts: Vec<usize>,
 }
 
 /// Everything a run produced.
@@ -311,6 +315,7 @@ pub fn run_target(
         diverged_at: result.diverged_at,
         forward_order: (learned >= 2).then(|| metrics::is_forward_order(&times)),
         eval_seconds,
+        restarts: trainer.restarted().to_vec(),
     };
     Ok(RunOutput {
         summary,

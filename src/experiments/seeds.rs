@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::target::Target;
 
 use super::fits::median;
-use super::run::{EvalSpec, RunError, Summary, run_target};
+use super::run::{EvalSpec, RunError, RunOutput, Summary, run_target};
 
 /// Aggregates over seeds.
 #[derive(Debug, Clone, Serialize)]
@@ -102,19 +102,27 @@ impl SeedsReport {
     }
 }
 
-/// Runs `cfg` on `target` for every seed with `jobs` parallel trainings.
-pub fn run_seeds(cfg: &Config, target: &Target, seeds: &[u64], jobs: usize) -> Result<SeedsReport, RunError> {
+/// Runs `cfg` on `target` for every seed with `jobs` parallel trainings;
+/// returns the aggregate and every run (in seed order) for callers that
+/// keep the run folders.
+pub fn run_seeds(
+    cfg: &Config,
+    target: &Target,
+    seeds: &[u64],
+    jobs: usize,
+) -> Result<(SeedsReport, Vec<RunOutput>), RunError> {
     let eval = EvalSpec::default();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs.max(1))
         .build()
         .expect("a rayon pool of positive size");
-    let runs: Vec<Result<Summary, RunError>> = pool.install(|| {
+    let runs: Vec<Result<RunOutput, RunError>> = pool.install(|| {
         seeds
             .par_iter()
-            .map(|&seed| run_target(cfg, target, seed, &eval, true).map(|r| r.summary))
+            .map(|&seed| run_target(cfg, target, seed, &eval, true))
             .collect()
     });
-    let summaries = runs.into_iter().collect::<Result<Vec<_>, _>>()?;
-    Ok(SeedsReport::from_summaries(summaries))
+    let runs = runs.into_iter().collect::<Result<Vec<_>, _>>()?;
+    let report = SeedsReport::from_summaries(runs.iter().map(|r| r.summary.clone()).collect());
+    Ok((report, runs))
 }

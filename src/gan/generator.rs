@@ -224,6 +224,111 @@ impl FsrGenerator {
         }
     }
 
+    /// Duplicate-unit restarts (`training.restarts`, docs/recipe.md fifth
+    /// session). Two units of level `level` whose dictionary columns have
+    /// `|cos(v_a, v_b)| > cos` spend the width of one feature: the
+    /// signed-mixture failure, e.g. `v_a ~ f_4` and `v_b ~ -0.94 f_4 + 0.30
+    /// f_1`, with a third unit mixing the remaining features. Of each such
+    /// pair (by decreasing |cos|, every unit at most once) the unit with the
+    /// longer column is redrawn as at initialisation: its rows of `W_l`
+    /// (one per root patch or child position) unit Gaussian rows, its
+    /// thresholds at `init_bias` standard deviations above the mean of the
+    /// new pre-activations (at levels >= 2 measured on the learner's own
+    /// level below, as [`Self::calibrate_thresholds`]), its noise weights
+    /// 0 and a fresh unit dictionary column. Only the learner's own
+    /// parameters are read. Returns the redrawn units (0-based).
+    pub fn restart_duplicates(
+        &mut self,
+        level: usize,
+        cos: f64,
+        init_bias: f64,
+        rng: &mut impl Rng,
+    ) -> Vec<usize> {
+        let lv = &self.levels[level - 1];
+        let m = lv.width;
+        let norms: Vec<f64> = lv.v.column_iter().map(|c| c.norm()).collect();
+        let mut pairs = Vec::new();
+        for a in 0..m {
+            for b in a + 1..m {
+                let denom = norms[a] * norms[b];
+                if denom > 0.0 {
+                    let c = (lv.v.column(a).dot(&lv.v.column(b)) / denom).abs();
+                    if c > cos {
+                        pairs.push((c, a, b));
+                    }
+                }
+            }
+        }
+        pairs.sort_by(|x, y| y.0.total_cmp(&x.0));
+        let mut taken = vec![false; m];
+        let mut redraw = Vec::new();
+        for (_, a, b) in pairs {
+            if !taken[a] && !taken[b] {
+                taken[a] = true;
+                taken[b] = true;
+                redraw.push(if norms[a] >= norms[b] { a } else { b });
+            }
+        }
+        redraw.sort_unstable();
+        if redraw.is_empty() {
+            return redraw;
+        }
+        // The learner's own level l-1 features over fresh latents (levels
+        // >= 2): the inputs on which the new thresholds are calibrated.
+        let s_prev = (level >= 2).then(|| {
+            let z = nn::randn(self.latent_dim, Self::CALIBRATION_DRAWS, 1.0, rng);
+            let mut s = self.hidden_first(&z);
+            for l in 2..level {
+                s = self.hidden_next(l, &s, None);
+            }
+            s
+        });
+        let n = self.geometry.patch_dim();
+        let projects = self.projects(level);
+        for &u in &redraw {
+            let mut v = nn::randn(n, 1, 1.0, rng);
+            if projects {
+                v = &self.proj * v;
+            }
+            let nrm = v.norm();
+            let lv = &mut self.levels[level - 1];
+            lv.v.set_column(u, &(v.column(0) / nrm.max(f64::MIN_POSITIVE)));
+            // Rows p m + u of the stacked W_l: unit u at each root patch /
+            // child position p.
+            for row in (u..lv.w.nrows()).step_by(m) {
+                let w = nn::unit_rows(1, lv.w.ncols(), rng);
+                lv.w.set_row(row, &w.row(0));
+                lv.noise.row_mut(row).fill(0.0);
+                lv.b[row] = match &s_prev {
+                    None => init_bias,
+                    Some(s) => {
+                        // 1 x m'_{l-1} times m'_{l-1} x (B P_{l-1}).
+                        let pre = &w * s;
+                        let k = pre.len() as f64;
+                        let mean = pre.sum() / k;
+                        let var = pre.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / k;
+                        mean + init_bias * var.sqrt()
+                    }
+                };
+            }
+        }
+        redraw
+    }
+
+    /// Copies unit `u` of level `level` (its rows of `W_l`, thresholds,
+    /// noise weights and dictionary column) from `from`: the parameter
+    /// average takes a restarted unit as it is rather than averaging it with
+    /// the unit it replaced.
+    pub fn copy_unit(&mut self, from: &FsrGenerator, level: usize, u: usize) {
+        let (dst, src) = (&mut self.levels[level - 1], &from.levels[level - 1]);
+        dst.v.set_column(u, &src.v.column(u));
+        for row in (u..dst.w.nrows()).step_by(dst.width) {
+            dst.w.set_row(row, &src.w.row(row));
+            dst.noise.set_row(row, &src.noise.row(row));
+            dst.b[row] = src.b[row];
+        }
+    }
+
     /// Rebuilds the geometry-derived matrices (after deserialisation).
     fn prepare(&mut self) {
         if self.up.nrows() > 0 {
@@ -756,6 +861,14 @@ impl Generator {
 
     /// The `fsr` generator, if this is one.
     pub fn as_fsr(&self) -> Option<&FsrGenerator> {
+        match self {
+            Generator::Fsr(g) => Some(g),
+            _ => None,
+        }
+    }
+
+    /// The `fsr` generator, if this is one (mutable).
+    pub fn as_fsr_mut(&mut self) -> Option<&mut FsrGenerator> {
         match self {
             Generator::Fsr(g) => Some(g),
             _ => None,

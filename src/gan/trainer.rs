@@ -6,11 +6,14 @@
 //! divergence (NaN / Inf in a loss or a parameter) with status `diverged`,
 //! and counts gradient evaluations.
 //!
-//! Two recipe options act here (issue 5, docs/recipe.md): which
+//! Three recipe options act here (issue 5, docs/recipe.md): which
 //! discriminator's loss trains which generator level
-//! ([`super::LevelGrads`]: the total gradient, or level-wise), and a
-//! penalty hand-over (each D's R1 strength is `training.gamma` before
-//! iteration `gamma_switch`, `training.gamma_final` from then on).
+//! ([`super::LevelGrads`]: the total gradient, or level-wise); a penalty
+//! hand-over (each D's R1 strength is `training.gamma` before its
+//! hand-over iteration, `training.gamma.final` from then on); and
+//! duplicate-unit restarts ([`super::Restarts`]: checked before the step
+//! of every `every`-th iteration up to `until`, drawing from the same
+//! `rng`, so a run stays a pure function of its seed).
 //!
 //! Determinism: every random draw (initialisation, training set, real
 //! batches, latents) comes from the one `ChaCha8Rng` passed in, in a fixed
@@ -200,9 +203,14 @@ pub struct Trainer {
     data: DataSource,
     weights: Vec<f64>,
     /// R1 strength of each discriminator (its level's `training.gamma`
-    /// entry), and from iteration `gamma_switch` on (`training.gamma_final`).
+    /// entry), and from its level's hand-over iteration on (`gamma.final`).
     gammas: Vec<f64>,
     gammas_final: Vec<f64>,
+    gamma_switch: Vec<usize>,
+    /// The learner's threshold rule, for restarted units.
+    init_bias: f64,
+    /// Units restarted so far, per generator level.
+    restarted: Vec<usize>,
     switch_on: Vec<usize>,
     levels_of: Vec<usize>,
     opt_g: Optimizer,
@@ -459,6 +467,7 @@ impl Trainer {
         let ws = levels_of.iter().map(|&l| per.weights[l - 1]).collect();
         let gammas = levels_of.iter().map(|&l| per.gammas[l - 1]).collect();
         let gammas_final = levels_of.iter().map(|&l| per.gammas_final[l - 1]).collect();
+        let gamma_switch = levels_of.iter().map(|&l| per.gamma_switch[l - 1]).collect();
         let on = levels_of
             .iter()
             .map(|&l| {
@@ -470,6 +479,7 @@ impl Trainer {
             })
             .collect();
         let k = discs.len();
+        let generator_levels = generator.num_levels();
         Ok(Trainer {
             ema: (training.ema > 0.0).then(|| generator.clone()),
             generator,
@@ -487,6 +497,9 @@ impl Trainer {
             weights: ws,
             gammas,
             gammas_final,
+            gamma_switch,
+            init_bias: learner.init_bias,
+            restarted: vec![0; generator_levels],
             switch_on: on,
             levels_of,
             real: Vec::new(),
@@ -581,8 +594,8 @@ impl Trainer {
             if !self.active_at(i, t) {
                 continue;
             }
-            // (`gammas_final` = `gammas` when no `gamma_final` is set.)
-            let gamma = if t >= self.spec.gamma_switch {
+            // (A constant penalty's switch is usize::MAX: never.)
+            let gamma = if t >= self.gamma_switch[i] {
                 self.gammas_final[i]
             } else {
                 self.gammas[i]
@@ -664,9 +677,38 @@ impl Trainer {
         }
     }
 
+    /// Units restarted so far at each generator level
+    /// (`training.restarts`).
+    pub fn restarted(&self) -> &[usize] {
+        &self.restarted
+    }
+
+    /// Duplicate-unit restarts at every level ([`super::Restarts`]); the
+    /// parameter average takes the redrawn units as they are. The
+    /// optimiser's state is kept: Adam(0, 0.9) has no first moment and its
+    /// second moment forgets the old unit's gradients within ~20 steps.
+    fn restart_duplicates(&mut self, rng: &mut ChaCha8Rng) {
+        let r = self.spec.restarts;
+        let Some(g) = self.generator.as_fsr_mut() else {
+            return;
+        };
+        for level in 1..=g.num_levels() {
+            let units = g.restart_duplicates(level, r.cos, self.init_bias, rng);
+            self.restarted[level - 1] += units.len();
+            if let Some(avg) = self.ema.as_mut().and_then(Generator::as_fsr_mut) {
+                for &u in &units {
+                    avg.copy_unit(g, level, u);
+                }
+            }
+        }
+    }
+
     /// One SGDA iteration (public for benchmarks); returns its losses.
     pub fn step(&mut self, rng: &mut ChaCha8Rng) -> &StepLosses {
         let t = self.iteration;
+        if self.spec.restarts.due(t) {
+            self.restart_duplicates(rng);
+        }
         let total = self.spec.iterations;
         let lr_d = self.spec.schedule.lr(self.spec.lr_d, t, total);
         let lr_g = self.spec.schedule.lr(self.spec.lr_g, t, total);

@@ -704,34 +704,49 @@ fn per_level_gamma_sets_each_discriminators_penalty() {
     assert_eq!(broadcast, uniform);
 }
 
-/// `training.gamma_final` takes over at iteration `gamma_switch`: with
-/// `gamma = [0, 2]`, `gamma_final = [2, 0]` and the switch at 1, the first
-/// step penalises level 2 only and the second level 1 only; with the switch
-/// at 0 the first step is exactly that of `gamma = [2, 0]`.
+/// A penalty hand-over `gamma = { start, final, switch }`: with start
+/// `[0, 2]`, final `[2, 0]` and the switch at 1, the first step penalises
+/// level 2 only and the second level 1 only; with the switch at 0 the first
+/// step is exactly that of `gamma = [2, 0]`; a per-level switch `[0, 1]`
+/// hands level 1 over at once and level 2 one step later.
 #[test]
-fn gamma_switch_hands_over_to_gamma_final() {
-    let (mut tr, mut rng) = small_fsr_trainer(
-        3,
-        &[
-            "training.gamma=[0, 2]",
-            "training.gamma_final=[2, 0]",
-            "training.gamma_switch=1",
-        ],
-    );
-    let before = tr.step(&mut rng).penalty.clone();
-    let after = tr.step(&mut rng).penalty.clone();
+fn gamma_hand_over_switches_each_level_at_its_iteration() {
+    let two_steps = |sets: &[&str]| {
+        let (mut tr, mut rng) = small_fsr_trainer(3, sets);
+        let first = tr.step(&mut rng).penalty.clone();
+        (first, tr.step(&mut rng).penalty.clone())
+    };
+    let (before, after) = two_steps(&["training.gamma={ start = [0, 2], final = [2, 0], switch = 1 }"]);
     assert!(before[0] == 0.0 && before[1] > 0.0, "{before:?}");
     assert!(after[0] > 0.0 && after[1] == 0.0, "{after:?}");
-    let first = |sets: &[&str]| {
-        let (mut tr, mut rng) = small_fsr_trainer(3, sets);
-        tr.step(&mut rng).penalty.clone()
+    let (at_zero, _) = two_steps(&["training.gamma={ start = [0, 2], final = [2, 0], switch = 0 }"]);
+    assert_eq!(at_zero, two_steps(&["training.gamma=[2, 0]"]).0);
+    let (first, second) = two_steps(&["training.gamma={ start = [0, 2], final = [2, 0], switch = [0, 1] }"]);
+    assert!(first[0] > 0.0 && first[1] > 0.0, "{first:?}");
+    assert!(second[0] > 0.0 && second[1] == 0.0, "{second:?}");
+}
+
+/// `training.gamma` holds the whole penalty schedule: overriding it with a
+/// number or a list means that penalty throughout (no hand-over left over
+/// from the defaults), and overriding one key of the hand-over table keeps
+/// the recipe's other keys.
+#[test]
+fn overriding_gamma_replaces_the_whole_schedule() {
+    let spec = |sets: &[&str]| {
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        parse_raw("", "t", &sets).unwrap().check().unwrap().training
     };
-    let at_zero = first(&[
-        "training.gamma=[0, 2]",
-        "training.gamma_final=[2, 0]",
-        "training.gamma_switch=0",
-    ]);
-    assert_eq!(at_zero, first(&["training.gamma=[2, 0]"]));
+    let recipe = spec(&[]);
+    assert_eq!((recipe.gamma_final.len(), recipe.gamma_switch.len()), (1, 1));
+    let constant = spec(&["training.gamma=3"]);
+    assert_eq!(constant.gamma, vec![3.0]);
+    assert!(constant.gamma_final.is_empty() && constant.gamma_switch.is_empty());
+    let per = constant.per_level(3).unwrap();
+    assert_eq!(per.gammas_final, per.gammas);
+    let moved = spec(&["training.gamma.switch=8000"]);
+    assert_eq!(moved.gamma, recipe.gamma);
+    assert_eq!(moved.gamma_final, recipe.gamma_final);
+    assert_eq!(moved.gamma_switch, vec![8000]);
 }
 
 /// The per-level forms of `training.gamma`: one number for every level, a
@@ -890,9 +905,16 @@ rules! {
     rule_level_weights_length: ["training.level_weights=[1, 1]"] => ConfigError::PerLevelLength { field: "training.level_weights", .. },
     rule_level_gamma: ["training.gamma=[10, -1, 1]"] => ConfigError::LevelGamma { index: 1, .. },
     rule_gamma_empty: ["training.gamma=[]"] => ConfigError::GammaEmpty { field: "training.gamma" },
-    rule_gamma_final: ["training.gamma_final=[1, -2]"] => ConfigError::LevelGamma { field: "training.gamma_final", index: 1, .. },
-    rule_gamma_final_empty: ["training.gamma_final=[]"] => ConfigError::GammaEmpty { field: "training.gamma_final" },
-    rule_gamma_switch: ["training.gamma_switch=-1"] => ConfigError::GammaSwitch { .. },
+    rule_gamma_start: ["training.gamma.start=-1"] => ConfigError::Gamma { field: "training.gamma.start", .. },
+    rule_gamma_final: ["training.gamma={ final = [1, -2] }"] => ConfigError::LevelGamma { field: "training.gamma.final", index: 1, .. },
+    rule_gamma_final_empty: ["training.gamma.final=[]"] => ConfigError::GammaEmpty { field: "training.gamma.final" },
+    rule_gamma_switch: ["training.gamma.switch=[6000, -1]"] => ConfigError::GammaSwitch { value: -1 },
+    rule_gamma_switch_empty: ["training.gamma.switch=[]"] => ConfigError::GammaEmpty { field: "training.gamma.switch" },
+    rule_gamma_unknown_key: ["training.gamma.begin=3"] => ConfigError::Parse { .. },
+    rule_restart_cos: ["training.restarts.cos=1"] => ConfigError::RestartCos { .. },
+    rule_restart_every: ["training.restarts.every=0"] => ConfigError::NotPositive { field: "training.restarts.every", .. },
+    rule_restart_until: ["training.restarts.until=-1"] => ConfigError::RestartUntil { value: -1 },
+    rule_restart_unknown_key: ["training.restarts.threshold=0.8"] => ConfigError::Parse { .. },
     rule_eval_every: ["training.eval_every=0"] => ConfigError::NotPositive { field: "training.eval_every", .. },
     rule_training_seed: ["training.seed=-1"] => ConfigError::NegativeSeed { field: "training.seed", .. },
     rule_unknown_field: ["training.learning_rate=0.1"] => ConfigError::Parse { .. },
@@ -949,4 +971,110 @@ fn one_level_learning_check() {
             1e6 * res.wall_seconds / res.iterations as f64
         );
     }
+}
+
+/// Max |cos| between two dictionary columns of `v` over all pairs except
+/// `skip`.
+fn max_pair_cos(v: &DMatrix<f64>, skip: (usize, usize)) -> f64 {
+    let mut max = 0.0f64;
+    for a in 0..v.ncols() {
+        for b in a + 1..v.ncols() {
+            if (a, b) != skip && (b, a) != skip {
+                let c = v.column(a).dot(&v.column(b)) / (v.column(a).norm() * v.column(b).norm());
+                max = max.max(c.abs());
+            }
+        }
+    }
+    max
+}
+
+proptest! {
+    #![proptest_config(crate::strategies::config(32))]
+
+    /// Duplicate-unit restarts: when unit `b`'s dictionary column is a
+    /// signed, longer copy of unit `a`'s, exactly `b` is redrawn; every
+    /// other unit of every level is left bit for bit; the new column has
+    /// unit norm, lies in the detail subspace at levels >= 2 (the
+    /// projection leaves it unchanged) and duplicates no one; a second call
+    /// finds nothing and changes nothing.
+    #[test]
+    fn restart_redraws_the_longer_unit_of_a_duplicate_pair(
+        seed in crate::strategies::seed(),
+        level in 1usize..=3,
+        (a, b) in (0usize..6, 0usize..6),
+        flip in any::<bool>(),
+        scale in 1.1f64..3.0,
+    ) {
+        prop_assume!(a != b);
+        let g = Geometry { levels: 3, root_patches: 1, fanout: 4, side: 4, channels: 1 };
+        let mut rng = rand_chacha(seed);
+        let mut gn = FsrGenerator::new(&g, OutputMode::Pyramid, &[6, 6, 6], 6, 0, 0.67, &mut rng);
+        let va = gn.levels[level - 1].v.column(a).into_owned();
+        let sign = if flip { -1.0 } else { 1.0 };
+        gn.levels[level - 1].v.set_column(b, &(va * (sign * scale)));
+        // Random initial columns (6 in a 12-dim subspace) rarely exceed
+        // 0.95 by chance; such draws are skipped, not counted.
+        prop_assume!((1..=3).all(|l| max_pair_cos(&gn.levels[l - 1].v, if l == level { (a, b) } else { (0, 0) }) <= 0.95));
+        let before = gn.clone();
+        let redrawn = gn.restart_duplicates(level, 0.95, 0.67, &mut rng);
+        prop_assert_eq!(&redrawn, &vec![b]);
+        for l in 1..=3 {
+            let (new, old) = (&gn.levels[l - 1], &before.levels[l - 1]);
+            for u in 0..6 {
+                if (l, u) == (level, b) {
+                    continue;
+                }
+                prop_assert_eq!(new.v.column(u), old.v.column(u));
+                for row in (u..new.w.nrows()).step_by(6) {
+                    prop_assert_eq!(new.w.row(row), old.w.row(row));
+                    prop_assert_eq!(new.b[row].to_bits(), old.b[row].to_bits());
+                }
+            }
+        }
+        let lv = &gn.levels[level - 1];
+        prop_assert!((lv.v.column(b).norm() - 1.0).abs() < 1e-12);
+        for row in (b..lv.w.nrows()).step_by(6) {
+            prop_assert!((lv.w.row(row).norm() - 1.0).abs() < 1e-12);
+        }
+        let mut projected = gn.clone();
+        projected.after_step();
+        prop_assert!((&projected.levels[level - 1].v - &lv.v).amax() < 1e-12);
+        prop_assert!(max_pair_cos(&lv.v, (0, 0)) <= 0.95);
+        let again = gn.clone();
+        prop_assert!(gn.restart_duplicates(level, 0.95, 0.67, &mut rng).is_empty());
+        prop_assert_eq!(&gn.levels[level - 1].v, &again.levels[level - 1].v);
+    }
+}
+
+/// In training: a restart check (`training.restarts`, here before
+/// iteration 1's step) redraws a duplicated unit and counts it, and the
+/// evaluated parameter average (decay 0.9995) takes the redrawn unit as it
+/// is: afterwards its column is within one step of the iterate's, where an
+/// average that kept its old unit would stay ~1 away (two unit vectors).
+/// Without the check the duplicate survives.
+#[test]
+fn trainer_restarts_a_duplicated_unit_and_the_average_follows() {
+    let run = |sets: &[&str]| {
+        let (mut tr, mut rng) = small_fsr_trainer(5, sets);
+        tr.step(&mut rng);
+        // Level-2 unit 1 of the iterate becomes a longer copy of unit 0.
+        let v = &mut tr.generator.as_fsr_mut().unwrap().levels[1].v;
+        let c = v.column(0) * 2.0;
+        v.set_column(1, &c);
+        tr.step(&mut rng);
+        let it = tr.generator.as_fsr().unwrap().levels[1].v.clone();
+        let avg = tr.model().as_fsr().unwrap().levels[1].v.clone();
+        (tr.restarted().to_vec(), it, avg)
+    };
+    let cos =
+        |v: &DMatrix<f64>| (v.column(0).dot(&v.column(1)) / (v.column(0).norm() * v.column(1).norm())).abs();
+    let (count, it, avg) = run(&["training.restarts={ cos = 0.9, every = 1, until = 1 }"]);
+    assert_eq!(count, vec![0, 1]);
+    assert!(cos(&it) < 0.9, "still a duplicate: |cos| {}", cos(&it));
+    let gap = (it.column(1) - avg.column(1)).norm();
+    // One Adam step moves an entry by at most ~lr_g = 1e-3 (16 entries).
+    assert!(gap < 0.05, "the average did not take the redrawn unit: gap {gap}");
+    let (count, it, _) = run(&[]);
+    assert_eq!(count, vec![0, 0]);
+    assert!(cos(&it) > 0.99);
 }
