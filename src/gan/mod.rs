@@ -290,12 +290,11 @@ impl Default for TrainingSpec {
             // Duplicate-unit restarts, checked every 1000 iterations up to
             // 10000 (issue 5, fifth session): level-1 signed mixtures are a
             // triple of units, two of them at |cos| 0.85-0.96 with each
-            // other (healthy runs: <= 0.2). L = 1, seeds 0-39: every
+            // other (healthy units: < 0.2). L = 1, seeds 0-39: every
             // feature found in 40/40 (without: 36/40); runs without
             // duplicates are bit-identical. Until 10000: two thirds of the
             // run, leaving a redrawn unit time to learn at a step size >=
-            // 1/3 of the first. cos 0.8 and every 1000 were set before
-            // measuring and not tuned.
+            // 1/3 of the first. Set before the measurements, not tuned.
             restarts: Restarts {
                 cos: 0.8,
                 every: 1000,
