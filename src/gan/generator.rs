@@ -89,6 +89,24 @@ pub struct FsrLevel {
     gv: DMatrix<f64>,
 }
 
+impl FsrLevel {
+    /// Rows `p m' + u` of the stacked `W_l` (and of `b_l`, `N_l`): unit `u`
+    /// at each root patch / child position `p`.
+    fn unit_rows(&self, u: usize) -> std::iter::StepBy<std::ops::Range<usize>> {
+        (u..self.w.nrows()).step_by(self.width)
+    }
+}
+
+/// A threshold at `init_bias` standard deviations above the mean of a
+/// unit's pre-activations `pre` (the scale-aware rule of
+/// [`FsrGenerator::calibrate_thresholds`]).
+fn threshold(pre: impl Iterator<Item = f64> + Clone, init_bias: f64) -> f64 {
+    let k = pre.clone().count() as f64;
+    let mean = pre.clone().sum::<f64>() / k;
+    let var = pre.map(|x| (x - mean).powi(2)).sum::<f64>() / k;
+    mean + init_bias * var.sqrt()
+}
+
 /// Forward / backward buffers of the `fsr` generator (never serialised).
 #[derive(Debug, Clone, Default)]
 struct FsrCache {
@@ -210,14 +228,10 @@ impl FsrGenerator {
             let lv = &self.levels[l - 1];
             // (r m'_l) x m'_{l-1} times m'_{l-1} x (B P_{l-1}).
             let pre = &lv.w * &s;
-            let cols = pre.ncols() as f64;
             let b = DVector::from_iterator(
                 pre.nrows(),
-                pre.row_iter().map(|row| {
-                    let mean = row.sum() / cols;
-                    let var = row.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / cols;
-                    mean + init_bias * var.sqrt()
-                }),
+                pre.row_iter()
+                    .map(|row| threshold(row.iter().copied(), init_bias)),
             );
             self.levels[l - 1].b = b;
             s = self.hidden_next(l, &s, None);
@@ -293,23 +307,14 @@ impl FsrGenerator {
             let nrm = v.norm();
             let lv = &mut self.levels[level - 1];
             lv.v.set_column(u, &(v.column(0) / nrm.max(f64::MIN_POSITIVE)));
-            // Rows p m + u of the stacked W_l: unit u at each root patch /
-            // child position p.
-            for row in (u..lv.w.nrows()).step_by(m) {
+            for row in lv.unit_rows(u) {
                 let w = nn::unit_rows(1, lv.w.ncols(), rng);
                 lv.w.set_row(row, &w.row(0));
                 lv.noise.row_mut(row).fill(0.0);
-                lv.b[row] = match &s_prev {
-                    None => init_bias,
-                    Some(s) => {
-                        // 1 x m'_{l-1} times m'_{l-1} x (B P_{l-1}).
-                        let pre = &w * s;
-                        let k = pre.len() as f64;
-                        let mean = pre.sum() / k;
-                        let var = pre.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / k;
-                        mean + init_bias * var.sqrt()
-                    }
-                };
+                // 1 x m'_{l-1} times m'_{l-1} x (B P_{l-1}).
+                lv.b[row] = s_prev
+                    .as_ref()
+                    .map_or(init_bias, |s| threshold((&w * s).iter().copied(), init_bias));
             }
         }
         redraw
@@ -322,7 +327,7 @@ impl FsrGenerator {
     pub fn copy_unit(&mut self, from: &FsrGenerator, level: usize, u: usize) {
         let (dst, src) = (&mut self.levels[level - 1], &from.levels[level - 1]);
         dst.v.set_column(u, &src.v.column(u));
-        for row in (u..dst.w.nrows()).step_by(dst.width) {
+        for row in dst.unit_rows(u) {
             dst.w.set_row(row, &src.w.row(row));
             dst.noise.set_row(row, &src.noise.row(row));
             dst.b[row] = src.b[row];
