@@ -4,7 +4,13 @@
 //! second-best true features (a mixture shows two large cosines), how
 //! often the true and the learned unit are active (over 2000 samples of
 //! each), the learned atom's norm and the largest |cosine| with another
-//! learned unit (a duplicate shows a large one).
+//! learned unit (a duplicate shows a large one). At levels >= 2 it also
+//! splits the super-resolution error (SPEC §3) into the part due to the
+//! learner's hidden map (its level-l activations on the true S_{l-1},
+//! rendered with the true atoms) and the part due to its atoms, and lists
+//! the true units the hidden part comes from: how often the learner's unit
+//! is on when the true one is off or the reverse, and the relative error
+//! of its magnitude when both are on.
 //!
 //! ```text
 //! cargo run --release --example unit_table -- RUN_DIR [--set section.field=value ...]
@@ -23,7 +29,9 @@ use fsrgan::config;
 use fsrgan::gan::Generator;
 use fsrgan::metrics::features::{cosine_matrix, match_features};
 use fsrgan::metrics::hidden::hidden_recovery;
+use fsrgan::metrics::{Matching, ls_scales, map_hidden};
 use fsrgan::target::{Target, rand_chacha};
+use nalgebra::DMatrix;
 
 /// Samples over which activity rates are counted (standard error of a
 /// 25% rate: ~1% of a unit's B P_l patches, P_l >= 1).
@@ -70,6 +78,7 @@ fn run() -> Result<()> {
     let mut rng = rand_chacha(7);
     let learned = g.sample(SAMPLES, &mut rng);
     let truth = target.sample(SAMPLES, &mut rng);
+    let mut prev: Option<(Matching, Vec<f64>)> = None;
     for (l, tl) in target.levels.iter().enumerate() {
         let (vt, vl) = (&tl.v, &g.levels[l].v);
         let cos = cosine_matrix(vt, vl).context("true vs learned cosines")?;
@@ -98,6 +107,90 @@ fn run() -> Result<()> {
                 vl.column(j).norm(),
             );
         }
+        let alpha = ls_scales(vt, vl, &matching).context("least-squares scales")?;
+        if let Some((m_prev, a_prev)) = &prev {
+            let s_in = map_hidden(&truth.s[l - 1], m_prev, a_prev, g.levels[l - 1].width)
+                .context("mapping the true level below")?;
+            let s_hat = g.hidden_next(l + 1, &s_in, None);
+            sr_split(
+                vt,
+                vl,
+                &s_hat,
+                &truth.s[l],
+                &matching,
+                &alpha,
+                target.spec.geometry.fanout,
+            );
+        }
+        prev = Some((matching, alpha));
     }
     Ok(())
+}
+
+/// The SR error ||V' Ŝ − V* S*|| / ||V* S*|| (Ŝ: the learner's level-l
+/// activations on the true level below, `m' x (B P_l)`; S*: the true ones,
+/// `m x (B P_l)`) split into the hidden part ||V* (S̃ − S*)|| and the atom
+/// part ||V' Ŝ − V* S̃|| (both over ||V* S*||), where S̃_i = Ŝ_j / α_i puts
+/// the learner's unit j = π(i) on true unit i's scale.
+fn sr_split(
+    vt: &DMatrix<f64>,
+    vl: &DMatrix<f64>,
+    s_hat: &DMatrix<f64>,
+    s_true: &DMatrix<f64>,
+    matching: &Matching,
+    alpha: &[f64],
+    fanout: usize,
+) {
+    let mut s_tilde = DMatrix::zeros(s_true.nrows(), s_true.ncols());
+    for &(i, j) in &matching.pairs {
+        if alpha[i] != 0.0 {
+            s_tilde.set_row(i, &(s_hat.row(j) / alpha[i]));
+        }
+    }
+    // n x m times m x (B P_l).
+    let x_true = vt * s_true;
+    let norm = x_true.norm();
+    let total = (vl * s_hat - &x_true).norm() / norm;
+    let hidden = (vt * (&s_tilde - s_true)).norm() / norm;
+    let atoms = (vl * s_hat - vt * &s_tilde).norm() / norm;
+    println!("  SR error {total:.3}: hidden map {hidden:.3}, atoms {atoms:.3}");
+    println!("  true unit: share of the hidden part | on/off disagree | magnitude error when both on");
+    let diff = &s_tilde - s_true;
+    let parts: Vec<f64> = (0..vt.ncols())
+        .map(|i| (vt.column(i) * diff.row(i)).norm_squared())
+        .collect();
+    let sum: f64 = parts.iter().sum();
+    let mut order: Vec<usize> = (0..parts.len()).collect();
+    order.sort_by(|a, b| parts[*b].total_cmp(&parts[*a]));
+    for &i in order.iter().take(4) {
+        let (mut disagree, mut both, mut err2, mut ref2) = (0usize, 0usize, 0.0, 0.0);
+        for k in 0..s_true.ncols() {
+            let (t, h) = (s_true[(i, k)], s_tilde[(i, k)]);
+            if (t > 0.0) != (h > 0.0) {
+                disagree += 1;
+            } else if t > 0.0 {
+                both += 1;
+                err2 += (h - t) * (h - t);
+                ref2 += t * t;
+            }
+        }
+        // Activity per child position (column k is child k mod r of its
+        // parent in the batched layout): true vs learned.
+        let by_pos: Vec<String> = (0..fanout)
+            .map(|p| {
+                let cols: Vec<usize> = (p..s_true.ncols()).step_by(fanout).collect();
+                let on = |m: &DMatrix<f64>| {
+                    cols.iter().filter(|&&k| m[(i, k)] > 0.0).count() as f64 / cols.len() as f64
+                };
+                format!("{:.2}/{:.2}", on(s_true), on(&s_tilde))
+            })
+            .collect();
+        println!(
+            "    {i:2}: {:.2} | {:.1}% | {:.1}% ({both} both on) | on by child position (true/learned): {}",
+            parts[i] / sum.max(f64::MIN_POSITIVE),
+            100.0 * disagree as f64 / s_true.ncols() as f64,
+            100.0 * (err2 / ref2.max(f64::MIN_POSITIVE)).sqrt(),
+            by_pos.join(" "),
+        );
+    }
 }

@@ -106,12 +106,14 @@ pub enum ConfigError {
     GammaEmpty { field: &'static str },
     #[error("training.gamma.switch = {value}: must be >= 0 (the iteration at which gamma.final takes over)")]
     GammaSwitch { value: i64 },
-    #[error(
-        "training.restarts.cos = {value}: must be in (0, 1) (the |cos| above which two units count as duplicates)"
-    )]
-    RestartCos { value: f64 },
+    #[error("{field} = {value}: must be in (0, 1) (the |cos| above which two units count as duplicates)")]
+    RestartCos { field: &'static str, value: f64 },
+    #[error("training.restarts.late_at = {value}: must be >= 0 (the iteration of the late check; 0 = none)")]
+    RestartLateAt { value: i64 },
     #[error("training.restarts.until = {value}: must be >= 0 (the last iteration checked; 0 = no restarts)")]
     RestartUntil { value: i64 },
+    #[error("training.restarts.atom = {value:?}: must be \"random\" or \"residual\"")]
+    RestartAtom { value: String },
     #[error("training.weight_decay = {value}: must be finite and >= 0")]
     WeightDecay { value: f64 },
     #[error("training.optimizer = {value:?}: must be \"sgd\", \"momentum\" or \"adam\"")]

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ConfigError;
 use crate::gan::{
-    LevelGrads, LevelSchedule, LossKind, OptimKind, Restarts, Schedule, TrainingSpec, UpdateRule,
+    LevelGrads, LevelSchedule, LossKind, OptimKind, RestartAtom, Restarts, Schedule, TrainingSpec, UpdateRule,
 };
 
 /// `training.gamma` as written: one strength (`gamma = 1.0`), one per level
@@ -121,6 +121,14 @@ pub struct RawRestarts {
     pub every: i64,
     /// Last iteration checked; 0 = no restarts.
     pub until: i64,
+    /// A redrawn unit's new atom: "random" or "residual".
+    pub atom: String,
+    /// Also redraw rows of W_l never active since the last check.
+    pub dead: bool,
+    /// Threshold of the one late check, in (0, 1).
+    pub late_cos: f64,
+    /// Iteration of the late check; 0 = none.
+    pub late_at: i64,
 }
 
 impl Default for RawRestarts {
@@ -130,6 +138,10 @@ impl Default for RawRestarts {
             cos: d.cos,
             every: d.every as i64,
             until: d.until as i64,
+            atom: d.atom.name().into(),
+            dead: d.dead,
+            late_cos: d.late_cos,
+            late_at: d.late_at as i64,
         }
     }
 }
@@ -390,13 +402,31 @@ impl RawTraining {
             }
         };
         let r = &self.restarts;
-        if !(r.cos.is_finite() && r.cos > 0.0 && r.cos < 1.0) {
-            return Err(ConfigError::RestartCos { value: r.cos });
+        for (field, value) in [
+            ("training.restarts.cos", r.cos),
+            ("training.restarts.late_cos", r.late_cos),
+        ] {
+            if !(value.is_finite() && value > 0.0 && value < 1.0) {
+                return Err(ConfigError::RestartCos { field, value });
+            }
         }
         let restarts = Restarts {
             cos: r.cos,
             every: positive("training.restarts.every", r.every)?,
             until: usize::try_from(r.until).map_err(|_| ConfigError::RestartUntil { value: r.until })?,
+            atom: match r.atom.as_str() {
+                "random" => RestartAtom::Random,
+                "residual" => RestartAtom::Residual,
+                _ => {
+                    return Err(ConfigError::RestartAtom {
+                        value: r.atom.clone(),
+                    });
+                }
+            },
+            dead: r.dead,
+            late_cos: r.late_cos,
+            late_at: usize::try_from(r.late_at)
+                .map_err(|_| ConfigError::RestartLateAt { value: r.late_at })?,
         };
         let levels = match self.levels.as_str() {
             "joint" => LevelSchedule::Joint,

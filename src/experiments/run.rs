@@ -112,6 +112,10 @@ pub struct Summary {
     /// (`training.restarts`; all 0 without them).
     #[serde(default)]
     pub restarts: Vec<usize>,
+    /// Rows of W_l revived by dead-row restarts, per level
+    /// (`training.restarts.dead`; all 0 without them).
+    #[serde(default)]
+    pub revived: Vec<usize>,
 }
 
 /// Everything a run produced.
@@ -228,7 +232,12 @@ impl<'a> Evaluator<'a> {
             let dist = metrics::distance_report(&gen_flat, &ra[l - 1], &rb[l - 1], &dist_cfg, &mut self.rng)?;
             let hidden =
                 metrics::hidden_recovery(&self.heldout.s[l - 1], &gen_batch.s[l - 1], &rec.matching)?;
-            out.push(LevelMetrics::new(l, &rec, sr, &dist).with_hidden(&hidden));
+            let dup = metrics::unit_max_cos(v_learned)?;
+            out.push(
+                LevelMetrics::new(l, &rec, sr, &dist)
+                    .with_hidden(&hidden)
+                    .with_unit_max_cos(dup),
+            );
             prev = Some(rec);
         }
         Ok(out)
@@ -316,6 +325,7 @@ pub fn run_target(
         forward_order: (learned >= 2).then(|| metrics::is_forward_order(&times)),
         eval_seconds,
         restarts: trainer.restarted().to_vec(),
+        revived: trainer.revived().to_vec(),
     };
     Ok(RunOutput {
         summary,
@@ -354,6 +364,7 @@ pub fn metrics_csv(trace: &[EvalRow]) -> String {
         "sliced_w1_floor",
         "freq_max_error",
         "coact_max_error",
+        "unit_max_cos",
         "d_loss",
         "g_loss",
     ];
@@ -387,6 +398,7 @@ pub fn metrics_csv(trace: &[EvalRow]) -> String {
                 fmt(Some(m.sliced_w1_floor)),
                 fmt(m.freq_max_error),
                 fmt(m.coact_max_error),
+                fmt(m.unit_max_cos),
                 fmt(Some(r.d_loss[i])),
                 fmt(Some(r.g_loss[i])),
             ]);

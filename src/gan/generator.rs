@@ -95,6 +95,20 @@ impl FsrLevel {
     fn unit_rows(&self, u: usize) -> std::iter::StepBy<std::ops::Range<usize>> {
         (u..self.w.nrows()).step_by(self.width)
     }
+
+    /// Redraws stacked row `row` as at initialisation: a unit Gaussian row
+    /// of `W_l`, noise weights 0 and a threshold at `init_bias` standard
+    /// deviations above the mean of its pre-activations on `s_prev` (the
+    /// learner's own level below, `m'_{l-1} x K`; level 1, `None`:
+    /// `init_bias`, the same rule for unit rows on N(0, I) latents).
+    /// Dictionary columns are untouched.
+    fn redraw_row(&mut self, row: usize, s_prev: Option<&DMatrix<f64>>, init_bias: f64, rng: &mut impl Rng) {
+        let w = nn::unit_rows(1, self.w.ncols(), rng);
+        self.w.set_row(row, &w.row(0));
+        self.noise.row_mut(row).fill(0.0);
+        // 1 x m'_{l-1} times m'_{l-1} x K.
+        self.b[row] = s_prev.map_or(init_bias, |s| threshold((&w * s).iter().copied(), init_bias));
+    }
 }
 
 /// A threshold at `init_bias` standard deviations above the mean of a
@@ -287,16 +301,7 @@ impl FsrGenerator {
         if redraw.is_empty() {
             return redraw;
         }
-        // The learner's own level l-1 features over fresh latents (levels
-        // >= 2): the inputs on which the new thresholds are calibrated.
-        let s_prev = (level >= 2).then(|| {
-            let z = nn::randn(self.latent_dim, Self::CALIBRATION_DRAWS, 1.0, rng);
-            let mut s = self.hidden_first(&z);
-            for l in 2..level {
-                s = self.hidden_next(l, &s, None);
-            }
-            s
-        });
+        let s_prev = self.own_below(level, rng);
         let n = self.geometry.patch_dim();
         let projects = self.projects(level);
         for &u in &redraw {
@@ -308,16 +313,148 @@ impl FsrGenerator {
             let lv = &mut self.levels[level - 1];
             lv.v.set_column(u, &(v.column(0) / nrm.max(f64::MIN_POSITIVE)));
             for row in lv.unit_rows(u) {
-                let w = nn::unit_rows(1, lv.w.ncols(), rng);
-                lv.w.set_row(row, &w.row(0));
-                lv.noise.row_mut(row).fill(0.0);
-                // 1 x m'_{l-1} times m'_{l-1} x (B P_{l-1}).
-                lv.b[row] = s_prev
-                    .as_ref()
-                    .map_or(init_bias, |s| threshold((&w * s).iter().copied(), init_bias));
+                lv.redraw_row(row, s_prev.as_ref(), init_bias, rng);
             }
         }
         redraw
+    }
+
+    /// The learner's own level `level - 1` features over fresh latents
+    /// (`None` at level 1): the inputs on which a redrawn row's threshold
+    /// is calibrated, as in [`Self::calibrate_thresholds`].
+    fn own_below(&self, level: usize, rng: &mut impl Rng) -> Option<DMatrix<f64>> {
+        (level >= 2).then(|| {
+            let z = nn::randn(self.latent_dim, Self::CALIBRATION_DRAWS, 1.0, rng);
+            let mut s = self.hidden_first(&z);
+            for l in 2..level {
+                s = self.hidden_next(l, &s, None);
+            }
+            s
+        })
+    }
+
+    /// Adds to `counts[l - 1][row]` the number of patches of the last
+    /// forward pass on which stacked row `row` of level `l` (unit `u` at
+    /// root patch / child position `p`, row `p m' + u`) was active, S > 0.
+    /// `counts` is resized to the generator's rows.
+    pub fn count_active(&self, counts: &mut Vec<Vec<u64>>) {
+        counts.resize_with(self.levels.len(), Vec::new);
+        for (i, (lv, cnt)) in self.levels.iter().zip(counts.iter_mut()).enumerate() {
+            let rows = lv.w.nrows();
+            cnt.resize(rows, 0);
+            let Some(s) = self.cache.s.get(i) else {
+                continue;
+            };
+            // S (m'_l x B P_l) has the memory of the stacked rows x (B P_{l-1}).
+            for col in s.as_slice().chunks_exact(rows) {
+                for (c, &v) in cnt.iter_mut().zip(col) {
+                    *c += u64::from(v > 0.0);
+                }
+            }
+        }
+    }
+
+    /// Dead-row revival (`training.restarts.dead`): rows of the stacked
+    /// `W_l` that were never active (`counts`, from [`Self::count_active`]
+    /// since the last check) are redrawn as at initialisation
+    /// ([`FsrLevel::redraw_row`]). A dead row passes no gradient, so without
+    /// this it stays dead: its unit never renders its feature at that child
+    /// position (the largest part of the super-resolution error in 17 of
+    /// 20 L = 3 runs, docs/recipe.md sixth session). Returns the rows.
+    pub fn revive_dead_rows(
+        &mut self,
+        level: usize,
+        counts: &[u64],
+        init_bias: f64,
+        rng: &mut impl Rng,
+    ) -> Vec<usize> {
+        let dead: Vec<usize> = counts
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c == 0)
+            .map(|(r, _)| r)
+            .collect();
+        if !dead.is_empty() {
+            let s_prev = self.own_below(level, rng);
+            for &row in &dead {
+                self.levels[level - 1].redraw_row(row, s_prev.as_ref(), init_bias, rng);
+            }
+        }
+        dead
+    }
+
+    /// Points the dictionary columns of `units` (level `level`, 0-based
+    /// units, e.g. just restarted) at what the level's other atoms leave
+    /// unexplained in real data (`training.restarts.atom = "residual"`).
+    /// `x` holds real level-`level` patches, `n x N` (the batched layout).
+    /// With D = P x (P the detail projector for pyramid levels >= 2, whose
+    /// coarse part is the block-constant upsampled parent; else the
+    /// identity) and Q an orthonormal basis of the kept atoms' span:
+    ///
+    ///   R = D − Q Qᵀ D                    n x N, the unexplained part
+    ///   u = top eigenvector of R Rᵀ       n x n (n = patch dimension)
+    ///
+    /// signed so that Σ_k (uᵀ r_k)³ > 0 (hidden features are >= 0, so a
+    /// feature's coefficients are positively skewed). Each new atom joins Q
+    /// before the next unit's. A unit keeps its column when the residual
+    /// is numerically zero (the kept atoms span the data).
+    pub fn aim_units(&mut self, level: usize, units: &[usize], x: &DMatrix<f64>) {
+        let projects = self.projects(level);
+        // n x n times n x N.
+        let d = if projects { &self.proj * x } else { x.clone() };
+        let total = d.norm_squared();
+        let lv = &mut self.levels[level - 1];
+        let mut basis: Vec<DVector<f64>> = Vec::new();
+        let add = |basis: &mut Vec<DVector<f64>>, v: DVector<f64>| {
+            // Modified Gram–Schmidt; a column already in the span adds nothing.
+            let mut r = v;
+            for q in basis.iter() {
+                let c = q.dot(&r);
+                r.axpy(-c, q, 1.0);
+            }
+            let nrm = r.norm();
+            if nrm > 1e-8 {
+                basis.push(r / nrm);
+            }
+        };
+        for j in (0..lv.width).filter(|j| !units.contains(j)) {
+            let c = lv.v.column(j);
+            if c.norm() > 0.0 {
+                add(&mut basis, c.normalize());
+            }
+        }
+        for &u in units {
+            let mut r = d.clone();
+            for q in &basis {
+                // 1 x n times n x N: the data's coordinates along q.
+                let coords = q.transpose() * &r;
+                r -= q * coords;
+            }
+            // n x N times N x n.
+            let cov = &r * r.transpose();
+            let eig = nalgebra::SymmetricEigen::new(cov);
+            let (k, &top) = eig
+                .eigenvalues
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .expect("a patch has at least one value");
+            if top.is_nan() || top <= 1e-12 * total {
+                continue;
+            }
+            let mut atom: DVector<f64> = eig.eigenvectors.column(k).into_owned();
+            // 1 x n times n x N.
+            let skew: f64 = (atom.transpose() * &r).iter().map(|c| c * c * c).sum();
+            if skew < 0.0 {
+                atom.neg_mut();
+            }
+            if projects {
+                atom = &self.proj * atom;
+            }
+            let atom = atom.normalize();
+            lv.v.set_column(u, &atom);
+            add(&mut basis, atom);
+        }
     }
 
     /// Copies unit `u` of level `level` (its rows of `W_l`, thresholds,
@@ -325,9 +462,18 @@ impl FsrGenerator {
     /// average takes a restarted unit as it is rather than averaging it with
     /// the unit it replaced.
     pub fn copy_unit(&mut self, from: &FsrGenerator, level: usize, u: usize) {
+        let rows: Vec<usize> = self.levels[level - 1].unit_rows(u).collect();
+        self.copy_rows(from, level, &rows);
+        self.levels[level - 1]
+            .v
+            .set_column(u, &from.levels[level - 1].v.column(u));
+    }
+
+    /// Copies rows `rows` of the stacked `W_l`, `N_l` and `b_l` from `from`
+    /// (a revived dead row, for the parameter average).
+    pub fn copy_rows(&mut self, from: &FsrGenerator, level: usize, rows: &[usize]) {
         let (dst, src) = (&mut self.levels[level - 1], &from.levels[level - 1]);
-        dst.v.set_column(u, &src.v.column(u));
-        for row in dst.unit_rows(u) {
+        for &row in rows {
             dst.w.set_row(row, &src.w.row(row));
             dst.noise.set_row(row, &src.noise.row(row));
             dst.b[row] = src.b[row];

@@ -184,12 +184,61 @@ pub struct Restarts {
     pub cos: f64,
     pub every: usize,
     pub until: usize,
+    /// Where a redrawn unit's dictionary column starts. Absent (random) in
+    /// configs written before it existed.
+    #[serde(default)]
+    pub atom: RestartAtom,
+    /// Also redraw rows of `W_l` that were never active since the last
+    /// check ([`generator::FsrGenerator::revive_dead_rows`]). Absent (off)
+    /// in configs written before it existed.
+    #[serde(default)]
+    pub dead: bool,
+    /// One late check at iteration `late_at` (0 = none) with threshold
+    /// `late_cos`: once features have settled, a pair of units still at
+    /// |cos| > `late_cos` is a locked mixture. Absent (none) in configs
+    /// written before it existed.
+    #[serde(default)]
+    pub late_cos: f64,
+    #[serde(default)]
+    pub late_at: usize,
+}
+
+/// A restarted unit's new dictionary column (`training.restarts.atom`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RestartAtom {
+    /// A random unit column, as at initialisation.
+    #[default]
+    Random,
+    /// The top principal direction of real level-l data left unexplained by
+    /// the level's other atoms ([`generator::FsrGenerator::aim_units`]): a
+    /// data-dependent start, like k-means++ re-seeding.
+    Residual,
+}
+
+impl RestartAtom {
+    /// The config spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            RestartAtom::Random => "random",
+            RestartAtom::Residual => "residual",
+        }
+    }
 }
 
 impl Restarts {
     /// Whether iteration `t` (0-based, before its step) is a restart check.
     pub fn due(&self, t: usize) -> bool {
-        t > 0 && t <= self.until && t.is_multiple_of(self.every)
+        t > 0 && ((t <= self.until && t.is_multiple_of(self.every)) || t == self.late_at)
+    }
+
+    /// The duplicate threshold of the check at iteration `t`.
+    pub fn cos_at(&self, t: usize) -> f64 {
+        if t > 0 && t == self.late_at {
+            self.late_cos
+        } else {
+            self.cos
+        }
     }
 }
 
@@ -299,6 +348,10 @@ impl Default for TrainingSpec {
                 cos: 0.8,
                 every: 1000,
                 until: 10_000,
+                atom: RestartAtom::Residual,
+                dead: false,
+                late_cos: 0.3,
+                late_at: 8000,
             },
             // Batch 128 (issue 5, L = 2, 15k, seeds 0-9): 7/10 succeed vs
             // 5/10 with 64 (median SR error 0.076 vs 0.096): the level-2 map's

@@ -36,7 +36,9 @@ use super::discriminator::PatchDisc;
 use super::generator::{FsrGenerator, Generator, LinearGenerator, MlpGenerator};
 use super::loss::{d_loss, g_loss};
 use super::optim::Optimizer;
-use super::{DiscKind, GeneratorKind, LearnerSpec, LevelGrads, LevelSchedule, TrainingSpec, UpdateRule};
+use super::{
+    DiscKind, GeneratorKind, LearnerSpec, LevelGrads, LevelSchedule, RestartAtom, TrainingSpec, UpdateRule,
+};
 use crate::config::ConfigError;
 use crate::nn::{Activation, Params, ensure};
 use crate::target::Target;
@@ -211,6 +213,11 @@ pub struct Trainer {
     init_bias: f64,
     /// Units restarted so far, per generator level.
     restarted: Vec<usize>,
+    /// Rows of W_l revived so far, per generator level.
+    revived: Vec<usize>,
+    /// Per level and stacked row of W_l: patches on which the row was
+    /// active since the last restart check (`training.restarts.dead`).
+    active: Vec<Vec<u64>>,
     switch_on: Vec<usize>,
     levels_of: Vec<usize>,
     opt_g: Optimizer,
@@ -500,6 +507,8 @@ impl Trainer {
             gamma_switch,
             init_bias: learner.init_bias,
             restarted: vec![0; generator_levels],
+            revived: vec![0; generator_levels],
+            active: Vec::new(),
             switch_on: on,
             levels_of,
             real: Vec::new(),
@@ -683,22 +692,57 @@ impl Trainer {
         &self.restarted
     }
 
-    /// Duplicate-unit restarts at every level ([`super::Restarts`]); the
-    /// parameter average takes the redrawn units as they are. The
-    /// optimiser's state is kept: Adam(0, 0.9) has no first moment and its
-    /// second moment forgets the old unit's gradients within ~20 steps.
-    fn restart_duplicates(&mut self, rng: &mut ChaCha8Rng) {
+    /// Rows of `W_l` revived so far at each generator level
+    /// (`training.restarts.dead`).
+    pub fn revived(&self) -> &[usize] {
+        &self.revived
+    }
+
+    /// Restarts at every level ([`super::Restarts`]): duplicate units, then
+    /// (`dead`) rows never active since the last check, except rows of
+    /// units just redrawn. The parameter average takes redrawn units and
+    /// rows as they are. The optimiser's state is kept: Adam(0, 0.9) has no
+    /// first moment and its second moment forgets the old unit's gradients
+    /// within ~20 steps.
+    fn restart_units(&mut self, rng: &mut ChaCha8Rng) {
         let r = self.spec.restarts;
+        let cos = r.cos_at(self.iteration);
         let Some(g) = self.generator.as_fsr_mut() else {
             return;
         };
+        // Real data for residual atoms, drawn only if a unit is redrawn (a
+        // run without duplicates keeps its random stream).
+        let mut real: Vec<DMatrix<f64>> = Vec::new();
         for level in 1..=g.num_levels() {
-            let units = g.restart_duplicates(level, r.cos, self.init_bias, rng);
+            let units = g.restart_duplicates(level, cos, self.init_bias, rng);
+            if r.atom == RestartAtom::Residual && !units.is_empty() {
+                if real.is_empty() {
+                    self.data.draw(Self::SCALE_SAMPLES, rng, &mut real, &mut self.idx);
+                }
+                g.aim_units(level, &units, &real[level - 1]);
+            }
             self.restarted[level - 1] += units.len();
-            if let Some(avg) = self.ema.as_mut().and_then(Generator::as_fsr_mut) {
+            let mut avg = self.ema.as_mut().and_then(Generator::as_fsr_mut);
+            if let Some(avg) = avg.as_deref_mut() {
                 for &u in &units {
                     avg.copy_unit(g, level, u);
                 }
+            }
+            if r.dead
+                && let Some(counts) = self.active.get_mut(level - 1)
+            {
+                let width = g.levels[level - 1].width;
+                for (row, c) in counts.iter_mut().enumerate() {
+                    if units.contains(&(row % width)) {
+                        *c = 1;
+                    }
+                }
+                let rows = g.revive_dead_rows(level, counts, self.init_bias, rng);
+                self.revived[level - 1] += rows.len();
+                if let Some(avg) = avg {
+                    avg.copy_rows(g, level, &rows);
+                }
+                counts.fill(0);
             }
         }
     }
@@ -707,7 +751,7 @@ impl Trainer {
     pub fn step(&mut self, rng: &mut ChaCha8Rng) -> &StepLosses {
         let t = self.iteration;
         if self.spec.restarts.due(t) {
-            self.restart_duplicates(rng);
+            self.restart_units(rng);
         }
         let total = self.spec.iterations;
         let lr_d = self.spec.schedule.lr(self.spec.lr_d, t, total);
@@ -775,6 +819,12 @@ impl Trainer {
                 self.step_g(lr_g);
                 self.grad_evals += 2;
             }
+        }
+        if self.spec.restarts.dead
+            && let Some(g) = self.generator.as_fsr()
+        {
+            // The last forward pass is the G step's batch.
+            g.count_active(&mut self.active);
         }
         self.iteration += 1;
         &self.losses

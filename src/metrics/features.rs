@@ -222,6 +222,31 @@ impl FeatureRecovery {
     }
 }
 
+/// Largest |cos(v'_a, v'_b)| over pairs a != b of non-zero columns of the
+/// learner's dictionary `v_learned` (n x m'): near 1 when two units spend
+/// their width on one feature (the duplicate statistic of
+/// `training.restarts`, docs/recipe.md fifth session). `None` with fewer
+/// than two non-zero columns.
+pub fn unit_max_cos(v_learned: &DMatrix<f64>) -> Result<Option<f64>> {
+    check_finite("unit_max_cos v_learned", v_learned)?;
+    let live: Vec<usize> = (0..v_learned.ncols())
+        .filter(|&j| v_learned.column(j).norm() > 0.0)
+        .collect();
+    if live.len() < 2 {
+        return Ok(None);
+    }
+    let v = v_learned.select_columns(&live);
+    // Both arguments are the same columns: C = V̂'ᵀ V̂' (m' x m').
+    let cos = cosine_matrix(&v, &v)?;
+    let mut best = 0.0_f64;
+    for a in 0..cos.nrows() {
+        for b in a + 1..cos.ncols() {
+            best = best.max(cos[(a, b)].abs());
+        }
+    }
+    Ok(Some(best))
+}
+
 /// Feature recovery of `v_learned` (n x m') against `v_true` (n x m) at
 /// threshold `theta`: [`cosine_matrix`] then [`FeatureRecovery::from_cosines`].
 pub fn feature_recovery(

@@ -36,7 +36,7 @@ pub use distance::{
     sliced_w1_with_directions, w1_1d,
 };
 pub use features::{
-    DEFAULT_THETA, FeatureRecovery, Matching, cosine_matrix, feature_recovery, match_features,
+    DEFAULT_THETA, FeatureRecovery, Matching, cosine_matrix, feature_recovery, match_features, unit_max_cos,
 };
 pub use hidden::{HiddenRecovery, hidden_recovery, hidden_recovery_with_threshold};
 pub use order::{is_forward_order, learning_times, level_recovered};

@@ -87,6 +87,12 @@ pub struct LevelMetrics {
     pub coact_max_error: Option<f64>,
     /// Hidden recovery: Frobenius co-activation error over matched units.
     pub coact_frobenius: Option<f64>,
+    /// Largest |cos| between two of the learner's own dictionary columns
+    /// ([`super::unit_max_cos`]): near 1 when two units duplicate one
+    /// feature, the statistic `training.restarts` acts on. Absent (null)
+    /// in summaries written before it existed.
+    #[serde(default)]
+    pub unit_max_cos: Option<f64>,
 }
 
 impl LevelMetrics {
@@ -121,6 +127,7 @@ impl LevelMetrics {
             freq_max_error: None,
             coact_max_error: None,
             coact_frobenius: None,
+            unit_max_cos: None,
         }
     }
 
@@ -129,6 +136,12 @@ impl LevelMetrics {
         self.freq_max_error = Some(hidden.freq_max_error);
         self.coact_max_error = Some(hidden.coact_max_error);
         self.coact_frobenius = Some(hidden.coact_frobenius);
+        self
+    }
+
+    /// Fill [`Self::unit_max_cos`].
+    pub fn with_unit_max_cos(mut self, unit_max_cos: Option<f64>) -> Self {
+        self.unit_max_cos = unit_max_cos;
         self
     }
 

@@ -11,7 +11,7 @@ use fsrgan::gan::loss::{d_loss, g_loss};
 use fsrgan::gan::trainer::Sampler;
 use fsrgan::gan::{
     Critic, DataSource, FsrGenerator, Generator, InputMap, LearnerSpec, LevelGrads, LossKind, PatchDisc,
-    RunStatus, Trainer, TrainingSpec,
+    RestartAtom, Restarts, RunStatus, Trainer, TrainingSpec,
 };
 use fsrgan::nn::{Activation, MatRef, Params};
 use fsrgan::target::{Geometry, OutputMode, rand_chacha};
@@ -911,9 +911,13 @@ rules! {
     rule_gamma_switch: ["training.gamma.switch=[6000, -1]"] => ConfigError::GammaSwitch { value: -1 },
     rule_gamma_switch_empty: ["training.gamma.switch=[]"] => ConfigError::GammaEmpty { field: "training.gamma.switch" },
     rule_gamma_unknown_key: ["training.gamma.begin=3"] => ConfigError::Parse { .. },
-    rule_restart_cos: ["training.restarts.cos=1"] => ConfigError::RestartCos { .. },
+    rule_restart_cos: ["training.restarts.cos=1"] => ConfigError::RestartCos { field: "training.restarts.cos", .. },
+    rule_restart_late_cos: ["training.restarts.late_cos=0"] => ConfigError::RestartCos { field: "training.restarts.late_cos", .. },
+    rule_restart_late_at: ["training.restarts.late_at=-5"] => ConfigError::RestartLateAt { value: -5 },
     rule_restart_every: ["training.restarts.every=0"] => ConfigError::NotPositive { field: "training.restarts.every", .. },
     rule_restart_until: ["training.restarts.until=-1"] => ConfigError::RestartUntil { value: -1 },
+    rule_restart_atom: ["training.restarts.atom=pca"] => ConfigError::RestartAtom { .. },
+    rule_restart_dead: ["training.restarts.dead=1"] => ConfigError::Parse { .. },
     rule_restart_unknown_key: ["training.restarts.threshold=0.8"] => ConfigError::Parse { .. },
     rule_eval_every: ["training.eval_every=0"] => ConfigError::NotPositive { field: "training.eval_every", .. },
     rule_training_seed: ["training.seed=-1"] => ConfigError::NegativeSeed { field: "training.seed", .. },
@@ -1044,6 +1048,145 @@ proptest! {
         prop_assert!(gn.restart_duplicates(level, 0.95, 0.67, &mut rng).is_empty());
         prop_assert_eq!(&gn.levels[level - 1].v, &again.levels[level - 1].v);
     }
+
+    /// `aim_units` on data X = V* S* (+ a block-constant coarse part at
+    /// pyramid levels >= 2, which the detail projector removes) with the
+    /// learner holding every true atom but one, and a duplicate in the
+    /// missing one's place: the unexplained part is exactly f_miss s_miss,
+    /// so the duplicate becomes +f_miss (cosine 1 up to rounding: 1e-9;
+    /// the sign from the skew of non-negative activations) and every other
+    /// column is left bit for bit.
+    #[test]
+    fn residual_atom_is_the_missing_true_feature(
+        seed in crate::strategies::seed(),
+        level in 1usize..=3,
+        (dup, copy_of) in (0usize..6, 0usize..6),
+    ) {
+        prop_assume!(dup != copy_of);
+        let g = Geometry { levels: 3, root_patches: 1, fanout: 4, side: 4, channels: 1 };
+        let mut rng = rand_chacha(seed);
+        let mut gn = FsrGenerator::new(&g, OutputMode::Pyramid, &[6, 6, 6], 6, 0, 0.67, &mut rng);
+        let n = g.patch_dim();
+        // Orthonormal true atoms: in the detail subspace (12-dim) at levels
+        // >= 2, anywhere in R^16 at level 1.
+        let span = if level >= 2 { g.detail_basis() } else { DMatrix::identity(n, n) };
+        let rot = fsrgan::nn::randn(span.ncols(), 6, 1.0, &mut rng).qr().q();
+        let v_true = &span * rot; // n x 6
+        let samples = 400;
+        let s_true = DMatrix::from_fn(6, samples, |_, _| {
+            let z: f64 = StandardNormal.sample(&mut rng);
+            (z - 0.67).max(0.0)
+        });
+        let mut x = &v_true * &s_true;
+        if level >= 2 {
+            // (I - Q Q^T) g: block-constant, what Up(X_{l-1}) adds.
+            let q = g.detail_basis();
+            let noise = fsrgan::nn::randn(n, samples, 1.0, &mut rng);
+            x += &noise - &q * (q.transpose() * &noise);
+        }
+        // The learner: true atom i in unit i, except unit `dup`, a copy of
+        // unit `copy_of`: true atom `dup` is missing from the learner.
+        let lv = &mut gn.levels[level - 1];
+        for i in 0..6 {
+            lv.v.set_column(i, &v_true.column(i));
+        }
+        let c = v_true.column(copy_of) * 1.7;
+        lv.v.set_column(dup, &c);
+        let before = gn.clone();
+        gn.aim_units(level, &[dup], &x);
+        let got = gn.levels[level - 1].v.column(dup).into_owned();
+        let cos = got.dot(&v_true.column(dup)) / got.norm();
+        prop_assert!((cos - 1.0).abs() < 1e-9, "cos {cos}");
+        for u in (0..6).filter(|&u| u != dup) {
+            prop_assert_eq!(gn.levels[level - 1].v.column(u), before.levels[level - 1].v.column(u));
+        }
+    }
+}
+
+/// The restart schedule: regular checks every `every` iterations up to
+/// `until`, plus one late check at `late_at` (0 = none) that uses
+/// `late_cos` as its duplicate threshold.
+#[test]
+fn restart_schedule_has_one_late_check_with_its_own_threshold() {
+    let r = Restarts {
+        cos: 0.8,
+        every: 1000,
+        until: 10_000,
+        atom: RestartAtom::Residual,
+        dead: true,
+        late_cos: 0.3,
+        late_at: 12_000,
+    };
+    let due: Vec<usize> = (0..=15_000).filter(|&t| r.due(t)).collect();
+    let mut expected: Vec<usize> = (1..=10).map(|k| k * 1000).collect();
+    expected.push(12_000);
+    assert_eq!(due, expected);
+    assert_eq!(r.cos_at(9000), 0.8);
+    assert_eq!(r.cos_at(12_000), 0.3);
+    // A late check on a regular one uses the late threshold; late_at = 0
+    // adds none (iteration 0 is never a check).
+    let on = Restarts { late_at: 8000, ..r };
+    assert_eq!((on.due(8000), on.cos_at(8000)), (true, 0.3));
+    let none = Restarts { late_at: 0, ..r };
+    assert!(!none.due(0));
+    assert_eq!(none.cos_at(0), 0.8);
+}
+
+/// In training: a row of W_2 that is never active between two restart
+/// checks (`training.restarts.dead`) is redrawn at the second check and
+/// counted, is active again on the next batch, and the parameter average
+/// takes it as it is. Without `dead` the row stays dead.
+#[test]
+fn trainer_revives_a_dead_row_and_the_average_follows() {
+    // Level 2 has 4 child positions x 6 units; row 3 * 6 + 2 is unit 2 at
+    // child position 3.
+    let row = 3 * 6 + 2;
+    let run = |dead: bool| {
+        // Checks before iterations 20 and 40; 20 batches of 8 between them
+        // (a row active 16% of the time, as at initialisation, is silent
+        // over 160 draws with probability 0.84^160 ~ 1e-12).
+        let set = format!("training.restarts={{ cos = 0.99, every = 20, until = 40, dead = {dead} }}");
+        let (mut tr, mut rng) = small_fsr_trainer(6, &[set.as_str(), "training.batch=32"]);
+        for _ in 0..20 {
+            tr.step(&mut rng);
+        }
+        // Kill the row in the iterate: a threshold no pre-activation
+        // reaches (unit rows, features of order 1).
+        tr.generator.as_fsr_mut().unwrap().levels[1].b[row] = 1e6;
+        for _ in 20..40 {
+            tr.step(&mut rng);
+        }
+        let first = tr.revived().to_vec();
+        tr.step(&mut rng);
+        let g = tr.generator.as_fsr().unwrap().clone();
+        let avg = tr.model().as_fsr().unwrap().clone();
+        (first, tr.revived().to_vec(), g, avg)
+    };
+    let (first, revived, g, avg) = run(true);
+    // The first check may revive rows that died on their own in the first
+    // 20 steps (this seed has one); the second revives the killed row.
+    assert_eq!(revived[0], first[0]);
+    assert_eq!(revived[1], first[1] + 1);
+    let lv = &g.levels[1];
+    assert!(lv.b[row] < 10.0, "threshold not redrawn: {}", lv.b[row]);
+    // One Adam step after the redraw moves the row by at most ~lr_g per
+    // entry (6 entries, 1e-3 each): the average is within 0.05 of it.
+    let gap = (lv.w.row(row) - avg.levels[1].w.row(row)).norm();
+    assert!(gap < 0.05, "the average did not take the revived row: gap {gap}");
+    assert!((avg.levels[1].b[row] - lv.b[row]).abs() < 0.05);
+    let mut rng = rand_chacha(60);
+    // Thresholds at mean + 1 std of this small learner's sparse
+    // pre-activations leave rows active ~1-10% of the time: 1024 samples.
+    let sample = g.sample(1024, &mut rng);
+    // Unit 2 at child position 3: columns 3, 7, 11, ... of S_2.
+    let on = (3..sample.s[1].ncols())
+        .step_by(4)
+        .filter(|&k| sample.s[1][(2, k)] > 0.0)
+        .count();
+    assert!(on > 0, "the revived row is still dead");
+    let (first, revived, g, _) = run(false);
+    assert_eq!((first, revived), (vec![0, 0], vec![0, 0]));
+    assert_eq!(g.levels[1].b[row], 1e6);
 }
 
 /// In training: a restart check (`training.restarts`, here before

@@ -470,6 +470,56 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(crate::strategies::config(64))]
+
+    /// `unit_max_cos` is the largest pairwise |cosine| (brute force), blind
+    /// to column scale and sign and to zero (dead) columns; a rescaled,
+    /// sign-flipped copy of a column makes it exactly 1.
+    #[test]
+    fn unit_max_cos_is_the_largest_pairwise_abs_cosine(
+        seed in any::<u64>(),
+        (n, scales, dup) in (2usize..=12, 2usize..=8).prop_flat_map(|(n, m)| (
+            Just(n),
+            proptest::collection::vec(prop_oneof![-100.0f64..-0.01, 0.01f64..100.0], m),
+            0..m,
+        )),
+    ) {
+        let m = scales.len();
+        let v = gaussian(&vec![0.0; n], m, &mut rng(seed));
+        let cos = |a: usize, b: usize| {
+            (v.column(a).dot(&v.column(b)) / (v.column(a).norm() * v.column(b).norm())).abs()
+        };
+        let brute = (0..m)
+            .flat_map(|a| (a + 1..m).map(move |b| (a, b)))
+            .map(|(a, b)| cos(a, b))
+            .fold(0.0_f64, f64::max);
+        // Column sums in a different order: 1e-12 of rounding.
+        let got = unit_max_cos(&v).unwrap().unwrap();
+        prop_assert!((got - brute).abs() < 1e-12, "{got} vs {brute}");
+        let scaled = DMatrix::from_fn(n, m, |a, k| scales[k] * v[(a, k)]);
+        let with_dead = scaled.clone().insert_column(0, 0.0);
+        prop_assert!((unit_max_cos(&with_dead).unwrap().unwrap() - brute).abs() < 1e-12);
+        let copy = -3.0 * v.column(dup);
+        let mut doubled = scaled.insert_column(m, 0.0);
+        doubled.set_column(m, &copy);
+        prop_assert!((unit_max_cos(&doubled).unwrap().unwrap() - 1.0).abs() < 1e-12);
+    }
+}
+
+#[test]
+fn unit_max_cos_of_orthonormal_and_single_columns() {
+    // Orthonormal columns: every off-diagonal cosine is exactly 0.
+    let eye = DMatrix::<f64>::identity(5, 4);
+    assert_eq!(unit_max_cos(&eye).unwrap(), Some(0.0));
+    // One live column (the other dead): no pair.
+    let one = DMatrix::from_column_slice(3, 2, &[1.0, 2.0, 3.0, 0.0, 0.0, 0.0]);
+    assert_eq!(unit_max_cos(&one).unwrap(), None);
+    let mut bad = eye.clone();
+    bad[(0, 0)] = f64::NAN;
+    assert!(unit_max_cos(&bad).is_err());
+}
+
 #[test]
 fn sign_flipped_and_too_few_units_are_not_recovered() {
     let mut r = rng(40);
