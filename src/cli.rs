@@ -428,17 +428,13 @@ fn describe(cfg: &ConfigArgs, json: bool, samples: usize) -> Result<()> {
 /// minutes per L = 3 run on these cores, over the demo's 2-minute limit;
 /// batch 64 for 10k iterations (evaluated every 500) fits (~70-85 s) and
 /// finds every level's features (docs/recipe.md); duplicate-unit restarts
-/// end at 6000 (the recipe's 10000 of 15000 is two thirds of the run) and
-/// there is no late check: at this budget level 3 is still being learned
-/// at 5000 (min cos 0.55, largest pair |cos| 0.44), and a late check there
-/// (the recipe's 8000 of 15000, scaled) redrew two of its units and left
-/// level 3 at min cos 0.937 (sixth session). `--set` overrides win.
-const DEMO_SETS: [&str; 5] = [
+/// end at 6000 (the recipe's 10000 of 15000 is two thirds of the run).
+/// `--set` overrides win.
+const DEMO_SETS: [&str; 4] = [
     "training.batch=64",
     "training.iterations=10000",
     "training.eval_every=500",
     "training.restarts.until=6000",
-    "training.restarts.late_at=0",
 ];
 
 fn demo(cfg: &ConfigArgs, out: &Path, seed: u64, quiet: bool) -> Result<()> {
