@@ -349,7 +349,7 @@ impl Default for TrainingSpec {
                 every: 1000,
                 until: 10_000,
                 // The sixth session's options, off: a late check at 8000
-                // with |cos| > 0.3 and residual atoms gave 17/30 against
+                // with |cos| > 0.3 and residual atoms gave 15/30 against
                 // 16/30 at L = 3 (it ends some level-3 mixtures and breaks
                 // healthy runs still settling at 8000); dead-row revival
                 // up to 10000 gave 2/10 against 2/10 on seeds 20-29.
