@@ -44,10 +44,11 @@ fn sets(size: &str) -> Vec<&'static str> {
             // The peer feeds its discriminators raw pixels.
             "learner.d_input=\"raw\"",
             // ... one R1 strength to every level, trains G on the total
-            // gradient and never restarts units.
+            // gradient, never restarts units and never refits maps.
             "training.gamma=1.0",
             "training.level_grads=\"all\"",
             "training.restarts.until=0",
+            "training.refit.at=[]",
         ];
         v.extend_from_slice(m);
         v

@@ -10,7 +10,10 @@
 //! rendered with the true atoms) and the part due to its atoms, and lists
 //! the true units the hidden part comes from: how often the learner's unit
 //! is on when the true one is off or the reverse, and the relative error
-//! of its magnitude when both are on.
+//! of its magnitude when both are on. Last, the SR error the level would
+//! have if its map were refitted on real samples read through its atoms
+//! (`training.refit`, `FsrGenerator::refit_rows`): what is left then is
+//! due to the atoms.
 //!
 //! ```text
 //! cargo run --release --example unit_table -- RUN_DIR [--set section.field=value ...]
@@ -26,7 +29,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use fsrgan::config;
-use fsrgan::gan::Generator;
+use fsrgan::gan::{Generator, TrainingSpec};
 use fsrgan::metrics::features::{cosine_matrix, match_features};
 use fsrgan::metrics::hidden::hidden_recovery;
 use fsrgan::metrics::{Matching, ls_scales, map_hidden};
@@ -120,6 +123,21 @@ fn run() -> Result<()> {
                 &matching,
                 &alpha,
                 target.spec.geometry.fanout,
+            );
+            // The same level with its map refitted on real samples (read
+            // through the learner's atoms, never the true hidden states).
+            let mut refit = g.clone();
+            let rows: Vec<usize> = (0..g.levels[l].w.nrows()).collect();
+            let on = TrainingSpec::default().refit.on;
+            let real = target.sample(SAMPLES, &mut rng).x;
+            let done = refit.refit_rows(l + 1, &rows, &real[l - 1], &real[l], on);
+            let s_hat = refit.hidden_next(l + 1, &s_in, None);
+            let x_true = vt * &truth.s[l];
+            println!(
+                "  SR error with the map refitted on real samples ({} of {} rows): {:.3}",
+                done.len(),
+                rows.len(),
+                (vl * s_hat - &x_true).norm() / x_true.norm()
             );
         }
         prev = Some((matching, alpha));

@@ -744,11 +744,11 @@ fn seeds_cmd(
                 } else {
                     String::new()
                 }
-                + &if s.revived.iter().any(|&r| r > 0) {
-                    format!(" revived {:?}", s.revived)
-                } else {
-                    String::new()
-                }
+                + &[("revived", &s.revived), ("refitted", &s.refitted)]
+                    .iter()
+                    .filter(|(_, v)| v.iter().any(|&r| r > 0))
+                    .map(|(name, v)| format!(" {name} {v:?}"))
+                    .collect::<String>()
         );
     }
     println!("{}", report.text());

@@ -114,6 +114,16 @@ pub enum ConfigError {
     RestartUntil { value: i64 },
     #[error("training.restarts.atom = {value:?}: must be \"random\" or \"residual\"")]
     RestartAtom { value: String },
+    #[error(
+        "training.refit.at[{index}] = {value}: must be in (0, 1) (a fraction of the run before whose iteration the maps are refitted)"
+    )]
+    RefitAt { index: usize, value: f64 },
+    #[error(
+        "training.refit.on = {value}: must be in (0, 1) (the fraction of a reading's largest value above which it counts as on)"
+    )]
+    RefitOn { value: f64 },
+    #[error("training.refit.samples = {value}: must be >= 1 (real samples per refit)")]
+    RefitSamples { value: i64 },
     #[error("training.weight_decay = {value}: must be finite and >= 0")]
     WeightDecay { value: f64 },
     #[error("training.optimizer = {value:?}: must be \"sgd\", \"momentum\" or \"adam\"")]

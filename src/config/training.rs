@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use super::ConfigError;
 use crate::gan::{
-    LevelGrads, LevelSchedule, LossKind, OptimKind, RestartAtom, Restarts, Schedule, TrainingSpec, UpdateRule,
+    LevelGrads, LevelSchedule, LossKind, OptimKind, Refit, RestartAtom, Restarts, Schedule, TrainingSpec,
+    UpdateRule,
 };
 
 /// `training.gamma` as written: one strength (`gamma = 1.0`), one per level
@@ -146,6 +147,30 @@ impl Default for RawRestarts {
     }
 }
 
+/// `training.refit` as written; absent keys keep the defaults.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawRefit {
+    /// Fractions of the run before whose iteration the super-resolution
+    /// maps are refitted; empty = never.
+    pub at: Vec<f64>,
+    /// On-threshold of a unit's reading, as a fraction of its largest value.
+    pub on: f64,
+    /// Real samples per refit.
+    pub samples: i64,
+}
+
+impl Default for RawRefit {
+    fn default() -> Self {
+        let d = Refit::default();
+        RawRefit {
+            at: d.at,
+            on: d.on,
+            samples: d.samples as i64,
+        }
+    }
+}
+
 /// `[training]` as written in TOML.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -181,6 +206,8 @@ pub struct RawTraining {
     pub level_grads: String,
     /// `{ cos, every, until }`: duplicate-unit restarts (`until = 0`: none).
     pub restarts: RawRestarts,
+    /// `{ at, on, samples }`: super-resolution map refits (`at = []`: none).
+    pub refit: RawRefit,
     pub batch: i64,
     pub iterations: i64,
     /// Training-set size N; 0 = fresh samples every iteration.
@@ -224,6 +251,7 @@ impl Default for RawTraining {
             update: "alternating".into(),
             level_grads: d.level_grads.name().into(),
             restarts: RawRestarts::default(),
+            refit: RawRefit::default(),
             batch: d.batch as i64,
             iterations: d.iterations as i64,
             train_size: 0,
@@ -428,6 +456,23 @@ impl RawTraining {
             late_at: usize::try_from(r.late_at)
                 .map_err(|_| ConfigError::RestartLateAt { value: r.late_at })?,
         };
+        let f = &self.refit;
+        for (index, &value) in f.at.iter().enumerate() {
+            if !(value.is_finite() && value > 0.0 && value < 1.0) {
+                return Err(ConfigError::RefitAt { index, value });
+            }
+        }
+        if !(f.on.is_finite() && f.on > 0.0 && f.on < 1.0) {
+            return Err(ConfigError::RefitOn { value: f.on });
+        }
+        let refit = Refit {
+            at: f.at.clone(),
+            on: f.on,
+            samples: usize::try_from(f.samples)
+                .ok()
+                .filter(|&s| s >= 1)
+                .ok_or(ConfigError::RefitSamples { value: f.samples })?,
+        };
         let levels = match self.levels.as_str() {
             "joint" => LevelSchedule::Joint,
             "progressive" => LevelSchedule::Progressive,
@@ -493,6 +538,7 @@ impl RawTraining {
             update,
             level_grads,
             restarts,
+            refit,
             batch,
             iterations,
             train_size: self.train_size as usize,

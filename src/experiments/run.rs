@@ -116,6 +116,10 @@ pub struct Summary {
     /// (`training.restarts.dead`; all 0 without them).
     #[serde(default)]
     pub revived: Vec<usize>,
+    /// Rows of W_l refitted by super-resolution map refits, per level
+    /// (`training.refit`; all 0 without them).
+    #[serde(default)]
+    pub refitted: Vec<usize>,
 }
 
 /// Everything a run produced.
@@ -326,6 +330,7 @@ pub fn run_target(
         eval_seconds,
         restarts: trainer.restarted().to_vec(),
         revived: trainer.revived().to_vec(),
+        refitted: trainer.refitted().to_vec(),
     };
     Ok(RunOutput {
         summary,

@@ -480,6 +480,114 @@ impl FsrGenerator {
         }
     }
 
+    /// The learner's reading of real level-`level` patches `x` (`n x N`):
+    /// least-squares coefficients of their detail part on its own atoms,
+    ///
+    ///   Ŝ = V_l⁺ D x                     (m'_l x n)(n x n)(n x N) = m'_l x N
+    ///
+    /// (D the detail projector at pyramid levels >= 2, else the identity).
+    /// When the atoms are the true features (the target's are a basis of
+    /// the detail subspace), Ŝ is the true hidden state up to the matching's
+    /// scales.
+    pub fn decode(&self, level: usize, x: &DMatrix<f64>) -> DMatrix<f64> {
+        let v = &self.levels[level - 1].v;
+        let pinv = v.clone().pseudo_inverse(1e-10).unwrap_or_else(|_| v.transpose());
+        if self.projects(level) {
+            // m' x n times n x n times n x N.
+            &pinv * (&self.proj * x)
+        } else {
+            &pinv * x
+        }
+    }
+
+    /// Refits rows `rows` of the stacked `W_l` (`level >= 2`) and their
+    /// thresholds on real data (`training.refit`): with
+    /// the learner's readings Ŝ_{l−1} = decode(x_prev) (`m'_{l−1} x N_prev`)
+    /// and Ŝ_l = decode(x) (`m'_l x (N_prev r)`, column `c r + p` is child
+    /// `p` of parent column `c`), row `p m' + u` solves the least squares
+    ///
+    ///   min_{w, b} Σ_{c ∈ A} (w · Ŝ_{l−1}[:, c] − b − Ŝ_l[u, c r + p])²
+    ///
+    /// over the parents A where the reading of unit `u` at child `p` is on
+    /// (above `on` times its largest value): there the true map is linear,
+    /// S = W S_prev − b. Patches off in the reading that the fit turns on
+    /// join the sum (target: their reading clipped at 0) and the fit is
+    /// repeated, until the fit is on only where the reading is on (at most
+    /// [`Self::REFIT_ROUNDS`] fits). Noise weights are zeroed. A row with no
+    /// more on-patches than unknowns is left as it is. Returns the rows
+    /// refitted.
+    pub fn refit_rows(
+        &mut self,
+        level: usize,
+        rows: &[usize],
+        x_prev: &DMatrix<f64>,
+        x: &DMatrix<f64>,
+        on: f64,
+    ) -> Vec<usize> {
+        let s_prev = self.decode(level - 1, x_prev);
+        let s = self.decode(level, x);
+        let lv = &mut self.levels[level - 1];
+        let (m, k) = (lv.width, s_prev.nrows());
+        let r = lv.w.nrows() / m;
+        let mut done = Vec::new();
+        for &row in rows {
+            let (p, u) = (row / m, row % m);
+            let y: Vec<f64> = (0..s_prev.ncols()).map(|c| s[(u, c * r + p)]).collect();
+            let top = y.iter().copied().fold(0.0, f64::max);
+            let act: Vec<usize> = (0..y.len()).filter(|&c| y[c] > on * top).collect();
+            if top <= 0.0 || act.len() <= k + 1 {
+                continue;
+            }
+            // Patches off in the reading where the fit is on are added
+            // with their reading (clipped at 0) as target, until none is
+            // left: the fit must also keep the unit off where it is off
+            // (an input unit never on together with this one leaves its
+            // weight unseen by the on-patches alone).
+            let mut in_fit = vec![false; y.len()];
+            act.iter().for_each(|&c| in_fit[c] = true);
+            let mut eqs = act;
+            let mut fit = None;
+            for _ in 0..Self::REFIT_ROUNDS {
+                // |E| x (m'_{l-1} + 1): rows [ŝ_prev^T, -1].
+                let a = DMatrix::from_fn(
+                    eqs.len(),
+                    k + 1,
+                    |i, j| if j < k { s_prev[(j, eqs[i])] } else { -1.0 },
+                );
+                let yv = DVector::from_iterator(eqs.len(), eqs.iter().map(|&c| y[c].max(0.0)));
+                let Ok(sol) = a.svd(true, true).solve(&yv, 1e-10) else {
+                    break;
+                };
+                // 1 x (m'_{l-1} + 1) times (m'_{l-1} + 1) x N_prev: the fit's pre-activations.
+                let pre = sol.rows(0, k).transpose() * &s_prev;
+                let wrong: Vec<usize> = (0..y.len())
+                    .filter(|&c| !in_fit[c] && pre[c] - sol[k] > 0.0)
+                    .collect();
+                fit = Some(sol);
+                if wrong.is_empty() {
+                    break;
+                }
+                for c in wrong {
+                    in_fit[c] = true;
+                    eqs.push(c);
+                }
+            }
+            let Some(sol) = fit else {
+                continue;
+            };
+            lv.w.row_mut(row).copy_from(&sol.rows(0, k).transpose());
+            lv.b[row] = sol[k];
+            lv.noise.row_mut(row).fill(0.0);
+            done.push(row);
+        }
+        done
+    }
+
+    /// Most fits per row in [`Self::refit_rows`]: each adds the off patches
+    /// the last fit turned on; a bound against slow growth, not a tuned
+    /// number.
+    const REFIT_ROUNDS: usize = 10;
+
     /// Rebuilds the geometry-derived matrices (after deserialisation).
     fn prepare(&mut self) {
         if self.up.nrows() > 0 {
@@ -1141,7 +1249,7 @@ impl Generator {
 
     /// Reads a checkpoint from JSON text (`path` only names it in errors).
     pub fn from_json(text: &str, path: &str) -> Result<Generator, CheckpointError> {
-        let g: Generator = serde_json::from_str(text).map_err(|e| CheckpointError::Format {
+        let mut g: Generator = serde_json::from_str(text).map_err(|e| CheckpointError::Format {
             path: path.to_string(),
             reason: e.to_string(),
         })?;
@@ -1149,8 +1257,12 @@ impl Generator {
             path: path.to_string(),
             reason,
         };
-        match &g {
-            Generator::Fsr(f) => f.check_shapes().map_err(shape_err)?,
+        match &mut g {
+            Generator::Fsr(f) => {
+                f.check_shapes().map_err(shape_err)?;
+                // The geometry-derived matrices are not serialised.
+                f.prepare();
+            }
             Generator::Mlp(m) => {
                 let ok = m.net.layers.len() == m.net.acts.len()
                     && !m.net.layers.is_empty()

@@ -215,6 +215,8 @@ pub struct Trainer {
     restarted: Vec<usize>,
     /// Rows of W_l revived so far, per generator level.
     revived: Vec<usize>,
+    /// Rows of W_l refitted so far, per generator level.
+    refitted: Vec<usize>,
     /// Per level and stacked row of W_l: patches on which the row was
     /// active since the last restart check (`training.restarts.dead`).
     active: Vec<Vec<u64>>,
@@ -508,6 +510,7 @@ impl Trainer {
             init_bias: learner.init_bias,
             restarted: vec![0; generator_levels],
             revived: vec![0; generator_levels],
+            refitted: vec![0; generator_levels],
             active: Vec::new(),
             switch_on: on,
             levels_of,
@@ -698,6 +701,12 @@ impl Trainer {
         &self.revived
     }
 
+    /// Rows of `W_l` refitted so far at each generator level
+    /// (`training.refit`).
+    pub fn refitted(&self) -> &[usize] {
+        &self.refitted
+    }
+
     /// Restarts at every level ([`super::Restarts`]): duplicate units, then
     /// (`dead`) rows never active since the last check, except rows of
     /// units just redrawn. The parameter average takes redrawn units and
@@ -747,11 +756,43 @@ impl Trainer {
         }
     }
 
+    /// Super-resolution map refits ([`super::Refit`]): every row of every
+    /// level map `W_l`, `l >= 2`, without noise inputs, refitted on fresh
+    /// real samples read through the learner's atoms; the parameter average
+    /// takes the refitted rows as they are (as it takes restarted units).
+    fn refit_maps(&mut self, rng: &mut ChaCha8Rng) {
+        let (samples, on) = (self.spec.refit.samples, self.spec.refit.on);
+        let Some(g) = self.generator.as_fsr_mut() else {
+            return;
+        };
+        // Levels >= 2 without noise inputs; none (L = 1): no data drawn, so
+        // the run's random stream is that of a run without refits.
+        let levels: Vec<usize> = (2..=g.num_levels())
+            .filter(|&l| g.levels[l - 1].noise.ncols() == 0)
+            .collect();
+        if levels.is_empty() {
+            return;
+        }
+        let mut real: Vec<DMatrix<f64>> = Vec::new();
+        self.data.draw(samples, rng, &mut real, &mut self.idx);
+        for level in levels {
+            let all: Vec<usize> = (0..g.levels[level - 1].w.nrows()).collect();
+            let rows = g.refit_rows(level, &all, &real[level - 2], &real[level - 1], on);
+            self.refitted[level - 1] += rows.len();
+            if let Some(avg) = self.ema.as_mut().and_then(Generator::as_fsr_mut) {
+                avg.copy_rows(g, level, &rows);
+            }
+        }
+    }
+
     /// One SGDA iteration (public for benchmarks); returns its losses.
     pub fn step(&mut self, rng: &mut ChaCha8Rng) -> &StepLosses {
         let t = self.iteration;
         if self.spec.restarts.due(t) {
             self.restart_units(rng);
+        }
+        if self.spec.refit.due(t, self.spec.iterations) {
+            self.refit_maps(rng);
         }
         let total = self.spec.iterations;
         let lr_d = self.spec.schedule.lr(self.spec.lr_d, t, total);
