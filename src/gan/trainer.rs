@@ -6,14 +6,17 @@
 //! divergence (NaN / Inf in a loss or a parameter) with status `diverged`,
 //! and counts gradient evaluations.
 //!
-//! Three recipe options act here (issue 5, docs/recipe.md): which
+//! Four recipe options act here (issue 5, docs/recipe.md): which
 //! discriminator's loss trains which generator level
 //! ([`super::LevelGrads`]: the total gradient, or level-wise); a penalty
 //! hand-over (each D's R1 strength is `training.gamma` before its
 //! hand-over iteration, `training.gamma.final` from then on); and
 //! duplicate-unit restarts ([`super::Restarts`]: checked before the step
 //! of every `every`-th iteration up to `until`, drawing from the same
-//! `rng`, so a run stays a pure function of its seed).
+//! `rng`, so a run stays a pure function of its seed); and refits of the
+//! super-resolution maps ([`super::Refit`]: before the iterations at the
+//! given fractions of the run, on real samples drawn from the same `rng`;
+//! not SGDA).
 //!
 //! Determinism: every random draw (initialisation, training set, real
 //! batches, latents) comes from the one `ChaCha8Rng` passed in, in a fixed
