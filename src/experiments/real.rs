@@ -183,13 +183,12 @@ pub fn run_data(cfg: &Config, data: &MultiRes, seed: u64, quiet: bool) -> Result
 }
 
 /// The learner's sparse code of coarse patches at level `level`:
-/// `ReLU(V_l^+ X)`. For `l >= 2` the learner's `V_l` lies in the detail
-/// subspace, orthogonal to the upsampled parent, so `V_l^+` applied to the
-/// whole patch reads the detail only.
+/// `ReLU(V_l^+ D X)`, its reading ([`FsrGenerator::decode`]) clipped at 0.
+/// For `l >= 2` the learner's `V_l` lies in the detail subspace, orthogonal
+/// to the upsampled parent, so the detail projection `D` changes the
+/// reading only by rounding.
 pub fn learner_codes(fsr: &FsrGenerator, level: usize, patches: &DMatrix<f64>) -> DMatrix<f64> {
-    let v = fsr.dictionary(level);
-    let pinv = v.clone().pseudo_inverse(1e-10).unwrap_or_else(|_| v.transpose());
-    (pinv * patches).map(|a| a.max(0.0))
+    fsr.decode(level, patches).map(|a| a.max(0.0))
 }
 
 /// Figures of a real-data run into `dir` (PNG and SVG): real vs generated

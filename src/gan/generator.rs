@@ -400,8 +400,7 @@ impl FsrGenerator {
     /// is numerically zero (the kept atoms span the data).
     pub fn aim_units(&mut self, level: usize, units: &[usize], x: &DMatrix<f64>) {
         let projects = self.projects(level);
-        // n x n times n x N.
-        let d = if projects { &self.proj * x } else { x.clone() };
+        let d = self.detail(level, x);
         let total = d.norm_squared();
         let lv = &mut self.levels[level - 1];
         let mut basis: Vec<DVector<f64>> = Vec::new();
@@ -492,11 +491,18 @@ impl FsrGenerator {
     pub fn decode(&self, level: usize, x: &DMatrix<f64>) -> DMatrix<f64> {
         let v = &self.levels[level - 1].v;
         let pinv = v.clone().pseudo_inverse(1e-10).unwrap_or_else(|_| v.transpose());
+        // m' x n times n x N.
+        pinv * self.detail(level, x)
+    }
+
+    /// The detail part `D x` of level-`level` patches `x` (`n x N`): the
+    /// projection onto the zero-block-mean subspace at pyramid levels >= 2
+    /// (n x n times n x N), `x` itself elsewhere.
+    fn detail(&self, level: usize, x: &DMatrix<f64>) -> DMatrix<f64> {
         if self.projects(level) {
-            // m' x n times n x n times n x N.
-            &pinv * (&self.proj * x)
+            &self.proj * x
         } else {
-            &pinv * x
+            x.clone()
         }
     }
 
