@@ -1,6 +1,8 @@
 //! SGDA benchmarks (issue 3, SPEC §7 "speed is measured in benchmarks"): one
 //! SGDA iteration (D step + G step, Adam, logistic + R1) on the default FSR
-//! geometry and on a large one, and a whole short default training run.
+//! geometry and on a large one, the shipped recipe's iteration with its
+//! discriminator batch in one pass and in two parallel chunks, and a whole
+//! short default training run.
 //! Peer numbers (PyTorch eager, f64): NOTES.md.
 
 use std::hint::black_box;
@@ -37,6 +39,21 @@ fn sgda(c: &mut Criterion) {
     group.bench_function("iteration/default_L3_n16_m12_dh128_b64", |b| {
         b.iter(|| black_box(tr.step(&mut rng).d[0]))
     });
+    // The shipped recipe (D hidden 256, batch 128) with the discriminators'
+    // batch in one pass and in two chunks of samples (`training.d_chunks`;
+    // the discriminators of a step run in parallel either way), side by
+    // side: the ratio is what a second core buys one run.
+    for chunks in [1, 2] {
+        let set = format!("training.d_chunks={chunks}");
+        let (mut tr, mut rng) = trainer(&[set.as_str()]);
+        for _ in 0..20 {
+            tr.step(&mut rng);
+        }
+        group.bench_function(
+            format!("iteration/recipe_L3_n16_m12_dh256_b128_chunks{chunks}"),
+            |b| b.iter(|| black_box(tr.step(&mut rng).d[0])),
+        );
+    }
     // Large: widths 256, patch side 8 (n = 64), D hidden 512, batch 256.
     let (mut tr, mut rng) = trainer(sizes::LARGE);
     for _ in 0..3 {

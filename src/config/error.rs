@@ -124,6 +124,10 @@ pub enum ConfigError {
     RefitOn { value: f64 },
     #[error("training.refit.samples = {value}: must be >= 1 (real samples per refit)")]
     RefitSamples { value: i64 },
+    #[error(
+        "training.d_chunks = {value}: must be at most training.batch = {batch} (each chunk holds >= 1 sample)"
+    )]
+    DChunks { value: usize, batch: usize },
     #[error("training.weight_decay = {value}: must be finite and >= 0")]
     WeightDecay { value: f64 },
     #[error("training.optimizer = {value:?}: must be \"sgd\", \"momentum\" or \"adam\"")]

@@ -209,6 +209,9 @@ pub struct RawTraining {
     /// `{ at, on, samples }`: super-resolution map refits (`at = []`: none).
     pub refit: RawRefit,
     pub batch: i64,
+    /// Chunks of samples each discriminator's batch is split into, run in
+    /// parallel (1 = one pass over the whole batch).
+    pub d_chunks: i64,
     pub iterations: i64,
     /// Training-set size N; 0 = fresh samples every iteration.
     pub train_size: i64,
@@ -253,6 +256,7 @@ impl Default for RawTraining {
             restarts: RawRestarts::default(),
             refit: RawRefit::default(),
             batch: d.batch as i64,
+            d_chunks: d.d_chunks as i64,
             iterations: d.iterations as i64,
             train_size: 0,
             levels: "joint".into(),
@@ -413,6 +417,13 @@ impl RawTraining {
             }
         };
         let batch = positive("training.batch", self.batch)?;
+        let d_chunks = positive("training.d_chunks", self.d_chunks)?;
+        if d_chunks > batch {
+            return Err(ConfigError::DChunks {
+                value: d_chunks,
+                batch,
+            });
+        }
         let iterations = positive("training.iterations", self.iterations)?;
         if self.train_size < 0 {
             return Err(ConfigError::TrainSize {
@@ -540,6 +551,7 @@ impl RawTraining {
             restarts,
             refit,
             batch,
+            d_chunks,
             iterations,
             train_size: self.train_size as usize,
             levels,

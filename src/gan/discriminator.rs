@@ -147,6 +147,24 @@ impl Critic {
 
     /// Sets every parameter gradient to zero (start of a D step; the
     /// backward passes and the penalty then accumulate).
+    /// Sets the parameters to `other`'s (same shapes): a worker copy of a
+    /// discriminator before a chunked pass (`training.d_chunks`).
+    pub fn copy_params_from(&mut self, other: &Critic) {
+        self.hidden.w.copy_from(&other.hidden.w);
+        self.hidden.b.copy_from(&other.hidden.b);
+        self.out.w.copy_from(&other.out.w);
+        self.out.b.copy_from(&other.out.b);
+    }
+
+    /// Adds `other`'s parameter gradients to these (same shapes, both
+    /// sized by [`Self::zero_grads`]).
+    pub fn add_grads_from(&mut self, other: &Critic) {
+        self.hidden.gw += &other.hidden.gw;
+        self.hidden.gb += &other.hidden.gb;
+        self.out.gw += &other.out.gw;
+        self.out.gb += &other.out.gb;
+    }
+
     pub fn zero_grads(&mut self) {
         self.visit(&mut |_, _| {});
         self.hidden.gw.fill(0.0);

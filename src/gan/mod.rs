@@ -330,6 +330,13 @@ pub struct TrainingSpec {
     /// Super-resolution map refits of the `fsr` generator ([`Refit`]).
     pub refit: Refit,
     pub batch: usize,
+    /// Chunks of samples each discriminator's batch is split into, each
+    /// run on its own copy of the discriminator in parallel; the chunks'
+    /// gradients are summed in chunk order. The numbers depend on it (the
+    /// order of floating-point sums), never on the thread count; 1 = the
+    /// whole batch in one pass (every run measured before the eighth
+    /// session).
+    pub d_chunks: usize,
     pub iterations: usize,
     /// Finite training-set size N (0 = fresh samples every iteration).
     pub train_size: usize,
@@ -419,6 +426,10 @@ impl Default for TrainingSpec {
             // 5/10 with 64 (median SR error 0.076 vs 0.096): the level-2 map's
             // precision is limited by gradient noise. Costs ~2x per iteration.
             batch: 128,
+            // One pass over the whole batch: the serial sums every measured
+            // run before the eighth session used, so their numbers replay bit
+            // for bit; 2 halves a run's time on two cores (the demo).
+            d_chunks: 1,
             // 15k iterations: at batch 64, 30k gave no better SR error than
             // 15k (3/10 vs 5/10 success at L = 2); level 2 is learned at
             // t_2 ~ 9-13k.

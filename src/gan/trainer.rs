@@ -20,7 +20,14 @@
 //!
 //! Determinism: every random draw (initialisation, training set, real
 //! batches, latents) comes from the one `ChaCha8Rng` passed in, in a fixed
-//! order; no threads.
+//! order. The discriminators of a step run in parallel (rayon), each on its
+//! own parameters and scratch and drawing nothing, and with
+//! `training.d_chunks > 1` each on chunks of the batch's samples, one copy
+//! of the discriminator per chunk; gradients and losses are summed in a
+//! fixed order, so the numbers are the same on any number of threads. With
+//! one chunk they are bit for bit those of the serial loop (each
+//! discriminator's input gradient is one product added to the sum, as
+//! before); more chunks change the order of the parameter gradients' sums.
 //!
 //! Gradient evaluations: one per backward pass of one player's objective
 //! over a mini-batch (a D step of all active discriminators counts 1, a G
@@ -32,12 +39,13 @@ use std::time::Instant;
 use nalgebra::DMatrix;
 use rand::RngExt;
 use rand::rngs::ChaCha8Rng;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::dinput::InputMap;
 use super::discriminator::PatchDisc;
 use super::generator::{FsrGenerator, Generator, LinearGenerator, MlpGenerator};
-use super::loss::{d_loss, g_loss};
+use super::loss::{LossKind, d_loss, g_loss};
 use super::optim::Optimizer;
 use super::{
     DiscKind, GeneratorKind, LearnerSpec, LevelGrads, LevelSchedule, RestartAtom, TrainingSpec, UpdateRule,
@@ -237,7 +245,18 @@ pub struct Trainer {
     fake_u: Vec<DMatrix<f64>>,
     du: Vec<DMatrix<f64>>,
     idx: Vec<usize>,
-    buf: [Vec<f64>; 4],
+    /// The generator's parameter values, for the average's update.
+    ema_buf: Vec<f64>,
+    /// Per discriminator and sample chunk (`training.d_chunks > 1`): the
+    /// copy of the discriminator that runs that chunk (made at the first
+    /// pass, parameters copied before every pass).
+    workers: Vec<Vec<PatchDisc>>,
+    /// Per work item of [`Self::disc_pass`] (discriminator-major): its
+    /// scratch.
+    scratch: Vec<DiscScratch>,
+    /// Per chunk: its columns of the real and the fake batch (per level).
+    chunk_real: Vec<Vec<DMatrix<f64>>>,
+    chunk_fake: Vec<Vec<DMatrix<f64>>>,
     losses: StepLosses,
     grad_evals: u64,
     iteration: usize,
@@ -524,7 +543,11 @@ impl Trainer {
             fake_u: Vec::new(),
             du: Vec::new(),
             idx: Vec::new(),
-            buf: Default::default(),
+            ema_buf: Vec::new(),
+            workers: Vec::new(),
+            scratch: Vec::new(),
+            chunk_real: Vec::new(),
+            chunk_fake: Vec::new(),
             losses: StepLosses {
                 d: vec![f64::NAN; k],
                 g: vec![f64::NAN; k],
@@ -592,70 +615,175 @@ impl Trainer {
     /// (simultaneous), also accumulates the G-loss input gradients into
     /// `self.dx` from the same forward passes (D's pre-update parameters).
     fn d_pass(&mut self, g_grad: bool) {
+        let pass = if g_grad { Pass::DAndG } else { Pass::D };
+        self.disc_pass(pass);
+        if g_grad {
+            self.map_backward();
+        }
+    }
+
+    /// One pass of every active discriminator over the current real batch
+    /// (`self.real`) and the generator's current outputs, in parallel: a
+    /// task per discriminator, or with `training.d_chunks = c > 1` a task
+    /// per discriminator and chunk of samples, each on its own worker copy
+    /// of the discriminator. A chunk of `n_c` of the `B` samples carries the
+    /// share `n_c / B` of every loss, so the chunks' losses and gradients
+    /// sum to the whole batch's. Sums run in a fixed order (discriminators,
+    /// then chunks), so the numbers do not depend on the thread count.
+    /// - `Pass::D`: D update gradients (into the discriminators' gradient
+    ///   buffers) and D losses and penalties.
+    /// - `Pass::DAndG`: the same, then from the same fake forward the G loss
+    ///   and its gradient with respect to the fakes, added to `du` (with an
+    ///   input map) or `dx` (simultaneous updates).
+    /// - `Pass::G`: a fresh forward on the fakes, the G loss and the fakes'
+    ///   gradient only (alternating G step).
+    fn disc_pass(&mut self, pass: Pass) {
         let kind = self.spec.loss;
         let t = self.iteration;
+        let k = self.discs.len();
+        let active: Vec<bool> = (0..k).map(|i| self.active_at(i, t)).collect();
+        // (A constant penalty's switch is usize::MAX: never.)
+        let gammas: Vec<f64> = (0..k)
+            .map(|i| {
+                if t >= self.gamma_switch[i] {
+                    self.gammas_final[i]
+                } else {
+                    self.gammas[i]
+                }
+            })
+            .collect();
+        let with_d = pass != Pass::G;
         let (real, fake): (&[DMatrix<f64>], &[DMatrix<f64>]) = match &self.dmap {
             Some(map) => {
-                map.apply(&self.real, &mut self.real_u);
+                if with_d {
+                    map.apply(&self.real, &mut self.real_u);
+                }
                 map.apply(self.generator.outputs(), &mut self.fake_u);
                 (&self.real_u, &self.fake_u)
             }
             None => (&self.real, self.generator.outputs()),
         };
-        if g_grad && self.dmap.is_some() {
+        if pass != Pass::D && self.dmap.is_some() {
             zero_like(&mut self.du, fake);
         }
-        for i in 0..self.discs.len() {
-            if !self.active_at(i, t) {
-                continue;
+        let b = self.spec.batch;
+        let chunks = self.spec.d_chunks;
+        let ranges: Vec<std::ops::Range<usize>> = (0..chunks)
+            .map(|c| c * b / chunks..(c + 1) * b / chunks)
+            .collect();
+        if chunks > 1 {
+            if self.workers.is_empty() {
+                self.workers = self.discs.iter().map(|d| vec![d.clone(); chunks]).collect();
             }
-            // (A constant penalty's switch is usize::MAX: never.)
-            let gamma = if t >= self.gamma_switch[i] {
-                self.gammas_final[i]
-            } else {
-                self.gammas[i]
-            };
-            let w = self.weights[i];
-            let [sr, sf, dr, df] = &mut self.buf;
-            let d = &mut self.discs[i];
-            d.critic.zero_grads();
-            // Real: forward, loss part, backward, then the R1 penalty (it
-            // needs the real forward's cache). Real and fake parts of every
-            // loss are separable.
-            sr.clear();
-            sr.extend_from_slice(d.forward_on(real));
-            dr.resize(sr.len(), 0.0);
-            let loss_real = d_loss(kind, sr, &[], dr, &mut []);
-            dr.iter_mut().for_each(|v| *v *= w);
-            d.backward_on(real, dr, None, true);
-            let pen = if w > 0.0 {
-                d.penalty_on(real, gamma, w) / w
-            } else {
-                0.0
-            };
-            // Fake.
-            sf.clear();
-            sf.extend_from_slice(d.forward_on(fake));
-            df.resize(sf.len(), 0.0);
-            let loss_fake = d_loss(kind, &[], sf, &mut [], df);
-            df.iter_mut().for_each(|v| *v *= w);
-            d.backward_on(fake, df, None, true);
-            self.losses.d[i] = loss_real + loss_fake;
-            self.losses.penalty[i] = pen;
-            if g_grad {
-                let lg = g_loss(kind, sf, df);
-                df.iter_mut().for_each(|v| *v *= w);
-                let dst = if self.dmap.is_some() {
-                    &mut self.du
-                } else {
-                    &mut self.dx
-                };
-                d.backward_on(fake, df, Some(dst), false);
-                self.losses.g[i] = lg;
+            for (d, ws) in self.discs.iter().zip(&mut self.workers) {
+                for w in ws {
+                    w.critic.copy_params_from(&d.critic);
+                }
+            }
+            self.chunk_fake.resize_with(chunks, Vec::new);
+            self.chunk_real.resize_with(chunks, Vec::new);
+            for (c, r) in ranges.iter().enumerate() {
+                chunk_columns(fake, b, r, &mut self.chunk_fake[c]);
+                if with_d {
+                    chunk_columns(real, b, r, &mut self.chunk_real[c]);
+                }
             }
         }
-        if g_grad {
-            self.map_backward();
+        if self.scratch.len() != k * chunks {
+            self.scratch = vec![DiscScratch::default(); k * chunks];
+        }
+        // Work items, discriminator-major: (discriminator, chunk, the
+        // discriminator or its worker copy, scratch).
+        let discs: Vec<&mut PatchDisc> = if chunks > 1 {
+            self.workers.iter_mut().flatten().collect()
+        } else {
+            self.discs.iter_mut().collect()
+        };
+        let items: Vec<_> = discs
+            .into_iter()
+            .zip(self.scratch.iter_mut())
+            .enumerate()
+            .map(|(j, (d, s))| (j / chunks, j % chunks, d, s))
+            .filter(|(i, ..)| active[*i])
+            .collect();
+        let (weights, chunk_real, chunk_fake) = (&self.weights, &self.chunk_real, &self.chunk_fake);
+        let out: Vec<(usize, [f64; 3])> = items
+            .into_par_iter()
+            .map(|(i, c, d, s)| {
+                let (real, fake) = if chunks > 1 {
+                    (&chunk_real[c][..], &chunk_fake[c][..])
+                } else {
+                    (real, fake)
+                };
+                let share = ranges[c].len() as f64 / b as f64;
+                let w = weights[i];
+                let (ld, pen) = if with_d {
+                    d_update(d, s, real, fake, kind, gammas[i], w, share)
+                } else {
+                    s.sf.clear();
+                    s.sf.extend_from_slice(d.forward_on(fake));
+                    (f64::NAN, f64::NAN)
+                };
+                let lg = if pass != Pass::D {
+                    g_part(d, s, fake, kind, w, share)
+                } else {
+                    f64::NAN
+                };
+                (i, [ld, pen, lg])
+            })
+            .collect();
+        // Losses: the chunks' shares summed in chunk order.
+        let mut sums: Vec<Option<[f64; 3]>> = vec![None; k];
+        for (i, v) in out {
+            let acc = sums[i].get_or_insert([0.0; 3]);
+            for (a, x) in acc.iter_mut().zip(v) {
+                *a += x;
+            }
+        }
+        for (i, v) in sums.into_iter().enumerate() {
+            if let Some([ld, pen, lg]) = v {
+                if with_d {
+                    self.losses.d[i] = ld;
+                    self.losses.penalty[i] = pen;
+                }
+                if pass != Pass::D {
+                    self.losses.g[i] = lg;
+                }
+            }
+        }
+        if with_d && chunks > 1 {
+            for ((d, ws), _) in self
+                .discs
+                .iter_mut()
+                .zip(&self.workers)
+                .zip(&active)
+                .filter(|(_, a)| **a)
+            {
+                d.critic.zero_grads();
+                for w in ws {
+                    d.critic.add_grads_from(&w.critic);
+                }
+            }
+        }
+        if pass != Pass::D {
+            // The fakes' gradient: each work item's own, added into its
+            // chunk's columns, in item order.
+            let dst = if self.dmap.is_some() {
+                &mut self.du
+            } else {
+                &mut self.dx
+            };
+            for (j, s) in self.scratch.iter().enumerate() {
+                if !active[j / chunks] {
+                    continue;
+                }
+                let r = &ranges[j % chunks];
+                for (d, g) in dst.iter_mut().zip(&s.dfake) {
+                    let per = d.ncols() / b;
+                    let mut cols = d.columns_mut(r.start * per, r.len() * per);
+                    cols += g;
+                }
+            }
         }
     }
 
@@ -676,11 +804,14 @@ impl Trainer {
     }
 
     fn step_d(&mut self, lr: f64) {
-        for i in 0..self.discs.len() {
-            if self.active_at(i, self.iteration) {
-                self.opt_d[i].step(&mut self.discs[i], lr);
-            }
-        }
+        let t = self.iteration;
+        let active: Vec<bool> = (0..self.discs.len()).map(|i| self.active_at(i, t)).collect();
+        self.opt_d
+            .par_iter_mut()
+            .zip(self.discs.par_iter_mut())
+            .enumerate()
+            .filter(|(i, _)| active[*i])
+            .for_each(|(_, (opt, d))| opt.step(d, lr));
     }
 
     fn step_g(&mut self, lr: f64) {
@@ -688,7 +819,7 @@ impl Trainer {
         self.opt_g.step(&mut self.generator, lr);
         self.generator.after_step();
         if let Some(avg) = &mut self.ema {
-            ema_update(avg, &self.generator, self.spec.ema, &mut self.buf[0]);
+            ema_update(avg, &self.generator, self.spec.ema, &mut self.ema_buf);
         }
     }
 
@@ -821,34 +952,7 @@ impl Trainer {
                 self.generator.draw_inputs(b, rng);
                 self.generator.forward();
                 self.zero_dx();
-                let kind = self.spec.loss;
-                let fake: &[DMatrix<f64>] = match &self.dmap {
-                    Some(map) => {
-                        map.apply(self.generator.outputs(), &mut self.fake_u);
-                        zero_like(&mut self.du, &self.fake_u);
-                        &self.fake_u
-                    }
-                    None => self.generator.outputs(),
-                };
-                for i in 0..self.discs.len() {
-                    if !self.active_at(i, t) {
-                        continue;
-                    }
-                    let w = self.weights[i];
-                    let [_, sf, _, df] = &mut self.buf;
-                    let d = &mut self.discs[i];
-                    sf.clear();
-                    sf.extend_from_slice(d.forward_on(fake));
-                    df.resize(sf.len(), 0.0);
-                    self.losses.g[i] = g_loss(kind, sf, df);
-                    df.iter_mut().for_each(|v| *v *= w);
-                    let dst = if self.dmap.is_some() {
-                        &mut self.du
-                    } else {
-                        &mut self.dx
-                    };
-                    d.backward_on(fake, df, Some(dst), false);
-                }
+                self.disc_pass(Pass::G);
                 self.map_backward();
                 self.step_g(lr_g);
                 self.grad_evals += 1;
@@ -986,6 +1090,105 @@ impl Trainer {
             wall_seconds: start.elapsed().as_secs_f64(),
             grad_evals: self.grad_evals,
         }
+    }
+}
+
+/// One discriminator's scratch for a step: scores on the real and fake
+/// batches and their loss gradients, and its own gradient with respect to
+/// the fakes (per level, like the fakes). Kept per discriminator so the
+/// discriminators of a step can run on separate threads.
+#[derive(Debug, Clone, Default)]
+struct DiscScratch {
+    sr: Vec<f64>,
+    sf: Vec<f64>,
+    dr: Vec<f64>,
+    df: Vec<f64>,
+    dfake: Vec<DMatrix<f64>>,
+}
+
+/// The D update gradients of one discriminator (weight `w`, R1 strength
+/// `gamma`) on `real` and `fake`, a chunk carrying the share `share` of the
+/// batch's samples (1: the whole batch); returns its shares of the D loss
+/// and of the penalty. Real: forward, loss part, backward, then the R1
+/// penalty (it needs the real forward's cache); then fake. Real and fake
+/// parts of every loss are separable, and a mean over the batch is the
+/// chunks' means weighted by their shares. Leaves the fake forward's cache
+/// and scores (`s.sf`) for [`g_part`].
+#[allow(clippy::too_many_arguments)]
+fn d_update(
+    d: &mut PatchDisc,
+    s: &mut DiscScratch,
+    real: &[DMatrix<f64>],
+    fake: &[DMatrix<f64>],
+    kind: LossKind,
+    gamma: f64,
+    w: f64,
+    share: f64,
+) -> (f64, f64) {
+    let ws = w * share;
+    d.critic.zero_grads();
+    s.sr.clear();
+    s.sr.extend_from_slice(d.forward_on(real));
+    s.dr.resize(s.sr.len(), 0.0);
+    let loss_real = d_loss(kind, &s.sr, &[], &mut s.dr, &mut []);
+    s.dr.iter_mut().for_each(|v| *v *= ws);
+    d.backward_on(real, &s.dr, None, true);
+    let pen = if w > 0.0 {
+        d.penalty_on(real, gamma, ws) / w
+    } else {
+        0.0
+    };
+    s.sf.clear();
+    s.sf.extend_from_slice(d.forward_on(fake));
+    s.df.resize(s.sf.len(), 0.0);
+    let loss_fake = d_loss(kind, &[], &s.sf, &mut [], &mut s.df);
+    s.df.iter_mut().for_each(|v| *v *= ws);
+    d.backward_on(fake, &s.df, None, true);
+    (share * (loss_real + loss_fake), pen)
+}
+
+/// The G loss of one discriminator's scores `s.sf` on `fake` (its last
+/// forward; a chunk with share `share` of the batch) and its gradient with
+/// respect to the fakes, into `s.dfake` (zeroed first; weight `w`).
+/// Returns the chunk's share of the G loss.
+fn g_part(
+    d: &mut PatchDisc,
+    s: &mut DiscScratch,
+    fake: &[DMatrix<f64>],
+    kind: LossKind,
+    w: f64,
+    share: f64,
+) -> f64 {
+    s.df.resize(s.sf.len(), 0.0);
+    let lg = g_loss(kind, &s.sf, &mut s.df);
+    let ws = w * share;
+    s.df.iter_mut().for_each(|v| *v *= ws);
+    zero_like(&mut s.dfake, fake);
+    d.backward_on(fake, &s.df, Some(&mut s.dfake), false);
+    share * lg
+}
+
+/// Which parts of a discriminator pass run ([`Trainer::disc_pass`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    /// D update gradients and losses.
+    D,
+    /// D update, then the G loss and the fakes' gradient from the same
+    /// forward (simultaneous updates).
+    DAndG,
+    /// A forward on the fakes, the G loss and the fakes' gradient.
+    G,
+}
+
+/// Copies the columns of samples `r` (of `b`) of every level of `x` into
+/// `out` (per level: `x[l]` holds `ncols / b` columns per sample, sample by
+/// sample).
+fn chunk_columns(x: &[DMatrix<f64>], b: usize, r: &std::ops::Range<usize>, out: &mut Vec<DMatrix<f64>>) {
+    out.resize_with(x.len(), || DMatrix::zeros(0, 0));
+    for (o, m) in out.iter_mut().zip(x) {
+        let per = m.ncols() / b;
+        ensure(o, m.nrows(), r.len() * per);
+        o.copy_from(&m.columns(r.start * per, r.len() * per));
     }
 }
 

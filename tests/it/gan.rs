@@ -784,6 +784,65 @@ fn training_is_deterministic() {
     assert_eq!(trace(5, &sets), trace(5, &sets));
 }
 
+/// The discriminators of a step run on rayon's threads: one thread and
+/// three give the same bits, for the alternating trainer and for the
+/// simultaneous one with the total gradient (the path where a
+/// discriminator's input gradient reaches two levels and the
+/// discriminators' gradients are summed).
+#[test]
+fn training_does_not_depend_on_the_thread_count() {
+    let on = |threads: usize, sets: &[&str]| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| trace(5, sets))
+    };
+    assert_eq!(on(1, &[]), on(3, &[]));
+    let sets = ["training.update=simultaneous", "training.level_grads=all"];
+    assert_eq!(on(1, &sets), on(3, &sets));
+    let chunked = ["training.d_chunks=3"];
+    assert_eq!(on(1, &chunked), on(3, &chunked));
+}
+
+proptest! {
+    #![proptest_config(quick())]
+
+    /// `training.d_chunks` splits each discriminator's batch into chunks of
+    /// samples whose shares of every loss sum to the whole batch's: after one
+    /// step, the D, G and penalty losses, every discriminator's gradient and
+    /// the generator's gradient equal those of one pass over the batch (8
+    /// samples), for any number of chunks up to the batch, with the
+    /// simultaneous update too. The two differ only in the order of
+    /// floating-point sums (<= 8 terms), hence 1e-12.
+    #[test]
+    fn chunked_discriminator_passes_sum_to_the_whole_batch(
+        seed in crate::strategies::seed(),
+        chunks in 2usize..=8,
+        simultaneous in any::<bool>(),
+    ) {
+        let c = format!("training.d_chunks={chunks}");
+        let mut sets = vec![c.as_str()];
+        if simultaneous {
+            sets.push("training.update=simultaneous");
+        }
+        let one_step = |sets: &[&str]| {
+            let (mut tr, mut rng) = small_fsr_trainer(seed, sets);
+            let l = tr.step(&mut rng).clone();
+            let losses: Vec<f64> = l.d.iter().chain(&l.g).chain(&l.penalty).copied().collect();
+            let d: Vec<f64> = tr.discs.iter_mut().flat_map(|d| grads(d)).collect();
+            (losses, d, grads(&mut tr.generator))
+        };
+        let base: Vec<&str> = if simultaneous { vec!["training.update=simultaneous"] } else { vec![] };
+        let (l1, d1, g1) = one_step(&base);
+        let (lc, dc, gc) = one_step(&sets);
+        prop_assert!(rel_err(&l1, &lc) <= 1e-12, "losses {:?} vs {:?}", l1, lc);
+        prop_assert!(rel_err(&d1, &dc) <= 1e-12, "D gradients: rel err {}", rel_err(&d1, &dc));
+        prop_assert!(rel_err(&g1, &gc) <= 1e-12, "G gradients: rel err {}", rel_err(&g1, &gc));
+        prop_assert!(d1.iter().any(|v| *v != 0.0) && g1.iter().any(|v| *v != 0.0));
+    }
+}
+
 /// A refit acts only where there is a map to refit: at L = 1 a run with
 /// refits is bit for bit the run without (no data drawn for it), at L = 2
 /// it is not (the maps change, and so does everything after).
@@ -909,6 +968,8 @@ rules! {
     rule_level_grads_name: ["training.level_grads=some"] => ConfigError::LevelGradsName { .. },
     rule_level_grads_schedule: ["training.level_grads=own", "training.levels=top-only"] => ConfigError::LevelGradsSchedule { .. },
     rule_batch: ["training.batch=0"] => ConfigError::NotPositive { field: "training.batch", .. },
+    rule_d_chunks: ["training.d_chunks=0"] => ConfigError::NotPositive { field: "training.d_chunks", .. },
+    rule_d_chunks_batch: ["training.batch=4", "training.d_chunks=5"] => ConfigError::DChunks { value: 5, batch: 4 },
     rule_iterations: ["training.iterations=0"] => ConfigError::NotPositive { field: "training.iterations", .. },
     rule_train_size: ["training.train_size=-5"] => ConfigError::TrainSize { .. },
     rule_level_schedule_name: ["training.levels=backward"] => ConfigError::LevelScheduleName { .. },
