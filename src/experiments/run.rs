@@ -248,6 +248,18 @@ impl<'a> Evaluator<'a> {
     }
 }
 
+/// The two real sets of a run's final MMD test (flat, `n P_l x N` per
+/// level), drawn as [`run_target`] draws them for `seed`: to re-test a
+/// saved generator against the very reference its verdict used.
+pub fn final_real_sets(
+    target: &Target,
+    spec: &EvalSpec,
+    seed: u64,
+) -> (Vec<DMatrix<f64>>, Vec<DMatrix<f64>>) {
+    let e = Evaluator::new(target, spec, seed);
+    (e.final_a, e.final_b)
+}
+
 /// Trains the config's learner on `target` with `seed` and measures it.
 pub fn run_target(
     cfg: &Config,

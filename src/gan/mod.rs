@@ -428,7 +428,8 @@ impl Default for TrainingSpec {
             batch: 128,
             // One pass over the whole batch: the serial sums every measured
             // run before the eighth session used, so their numbers replay bit
-            // for bit; 2 halves a run's time on two cores (the demo).
+            // for bit. On two cores 2 takes a recipe iteration from 10.6 to 7.8
+            // ms (benches/sgda.rs; the demo uses it).
             d_chunks: 1,
             // 15k iterations: at batch 64, 30k gave no better SR error than
             // 15k (3/10 vs 5/10 success at L = 2); level 2 is learned at
