@@ -38,38 +38,28 @@ use fsrgan::target::{Target, rand_chacha};
 use nalgebra::DMatrix;
 use rand::rngs::ChaCha8Rng;
 
-/// Bad input gets one line on stderr and exit code 2, as in the CLI.
+#[path = "common/cli.rs"]
+mod cli;
+
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
-        }
-    }
+    cli::exit(run())
 }
 
 fn run() -> Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let Some(dir) = args.first() else {
-        bail!("usage: level1_probe RUN_DIR [--draws N] [--set section.field=value ...]");
-    };
-    let (mut draws, mut sets) = (100usize, Vec::new());
-    let mut rest = args[1..].iter();
-    while let Some(a) = rest.next() {
-        match (a.as_str(), rest.next()) {
-            ("--set", Some(v)) => sets.push(v.clone()),
-            ("--draws", Some(v)) => {
-                draws = v
-                    .parse()
-                    .ok()
-                    .filter(|&d| d >= 1)
-                    .with_context(|| format!("--draws {v:?}: expected an integer >= 1"))?
-            }
-            _ => bail!("argument {a:?}: expected --draws N or --set section.field=value"),
-        }
+    let args = cli::parse(
+        "level1_probe RUN_DIR [--draws N] [--set section.field=value ...]",
+        &["--draws"],
+    )?;
+    let mut draws = 100usize;
+    for (_, v) in &args.options {
+        draws = v
+            .parse()
+            .ok()
+            .filter(|&d| d >= 1)
+            .with_context(|| format!("--draws {v:?}: expected an integer >= 1"))?;
     }
-    let cfg = config::load(None, &sets)?;
+    let (dir, sets) = (&args.dir, &args.sets);
+    let cfg = config::load(None, sets)?;
     let target = Target::new(&cfg.target)?;
     let dir = Path::new(dir);
     let Generator::Fsr(g) = Generator::load(&dir.join("generator.json"))? else {

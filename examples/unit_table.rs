@@ -40,31 +40,17 @@ use nalgebra::DMatrix;
 /// 25% rate: ~1% of a unit's B P_l patches, P_l >= 1).
 const SAMPLES: usize = 2000;
 
-/// Bad input gets one line on stderr and exit code 2, as in the CLI.
+#[path = "common/cli.rs"]
+mod cli;
+
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
-        }
-    }
+    cli::exit(run())
 }
 
 fn run() -> Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let Some(dir) = args.first() else {
-        bail!("usage: unit_table RUN_DIR [--set section.field=value ...]");
-    };
-    let mut sets = Vec::new();
-    let mut rest = args[1..].iter();
-    while let Some(a) = rest.next() {
-        match (a.as_str(), rest.next()) {
-            ("--set", Some(v)) => sets.push(v.clone()),
-            _ => bail!("argument {a:?}: expected --set section.field=value"),
-        }
-    }
-    let cfg = config::load(None, &sets)?;
+    let args = cli::parse("unit_table RUN_DIR [--set section.field=value ...]", &[])?;
+    let (dir, sets) = (&args.dir, &args.sets);
+    let cfg = config::load(None, sets)?;
     let target = Target::new(&cfg.target)?;
     let path = Path::new(dir).join("generator.json");
     let Generator::Fsr(g) = Generator::load(&path)? else {

@@ -6,23 +6,25 @@
 //! recovered, so the success check can fail.
 //!
 //! The small target: L = 2, one 4x4 root patch (n = 16), m = 4 units per
-//! level, k = 1 active on average, m_0 = 4 (target seed 0 of the defaults).
-//! Budget: 6000 iterations, evaluation every 500 (the rest of the recipe is
-//! the shipped default).
+//! level, k = 1 active on average, m_0 = 4 (target seed 0 of the defaults),
+//! evaluation every 500 iterations; the rest of the recipe is the shipped
+//! default.
 //!
-//! Measured (issue 5, docs/recipe.md), seeds 0-9 with this exact config:
-//! first session (raw-pixel discriminators): level 1 in 9/10 seeds, level 2
-//! in 0/10 (median min cos 0.43). Second session, with the shipped recipe
-//! (Laplacian-band discriminators, scaled thresholds, averaged generator,
-//! batch 128): still 0/10 (level 1 7/10, level 2 median min cos 0.71, the
-//! MMD test rejects level 2); an m = 8, k = 2 target at 8000 iterations
-//! also 0/10. Fourth session (level-wise gradients, penalty hand-over at
-//! 6000, which this budget never reaches): 0/5 (level 1 4/5, level 2
-//! median min cos 0.61). Level 2 needs the full ~10k+ iteration schedule
-//! (the default target at L = 2 and 15k: 8/10), ~20-50 s per seed here,
-//! beyond this file's budget. The 4-of-5 criterion is the issue's goal, not a measured
-//! rate: the test is `#[ignore]`d with that finding rather than loosened.
-//! The under-parameterised check runs.
+//! Measured (issue 5, docs/recipe.md), seeds 0-9 with a 6000-iteration
+//! budget: first session (raw-pixel discriminators): level 1 in 9/10
+//! seeds, level 2 in 0/10 (median min cos 0.43). Second session, with the
+//! shipped recipe of then (Laplacian-band discriminators, scaled
+//! thresholds, averaged generator, batch 128): still 0/10. Fourth session
+//! (level-wise gradients, penalty hand-over at 6000, which that budget
+//! never reaches): 0/5. Eighth session (restarts and the refit at 80%):
+//! 0/5 at 6000 (level 2 min cos 0.13-0.97), and with the recipe's own
+//! schedule, 15k iterations (~40 s per seed here): **3/5**, every feature
+//! of both levels found and SR error <= 0.1 in 5/5, the two failures final
+//! MMD rejections (p 0.04 at level 1 in seed 0, 0.00-0.01 in seed 3). The
+//! 4-of-5 criterion is the issue's goal, not a measured rate: the check
+//! runs the full schedule and is `#[ignore]`d with that finding (it takes
+//! ~3.5 minutes) rather than loosened. The under-parameterised check runs
+//! at 6000 iterations.
 
 use fsrgan::config::{Config, parse_raw};
 use fsrgan::experiments::{EvalSpec, run_target};
@@ -48,9 +50,9 @@ fn small_config(extra: &[&str]) -> Config {
 
 /// At least 4 of 5 fixed learner seeds recover the small two-level target.
 #[test]
-#[ignore = "issue 5 finding: the recipe recovers level 2 of this target in 0/10 (second session) and 0/5 (fourth) seeds at this budget (docs/recipe.md)"]
+#[ignore = "issue 5 finding: 3/5 with the recipe's 15k schedule (every feature and SR in 5/5, two final MMD rejections); ~3.5 minutes (docs/recipe.md)"]
 fn recipe_learns_a_small_two_level_target() {
-    let cfg = small_config(&[]);
+    let cfg = small_config(&["training.iterations=15000"]);
     let target = Target::new(&cfg.target).unwrap();
     let eval = EvalSpec::default();
     let mut successes = 0;
