@@ -145,8 +145,6 @@ impl Critic {
         c
     }
 
-    /// Sets every parameter gradient to zero (start of a D step; the
-    /// backward passes and the penalty then accumulate).
     /// Sets the parameters to `other`'s (same shapes): a worker copy of a
     /// discriminator before a chunked pass (`training.d_chunks`).
     pub fn copy_params_from(&mut self, other: &Critic) {
@@ -165,6 +163,8 @@ impl Critic {
         self.out.gb += &other.out.gb;
     }
 
+    /// Sets every parameter gradient to zero (start of a D step; the
+    /// backward passes and the penalty then accumulate).
     pub fn zero_grads(&mut self) {
         self.visit(&mut |_, _| {});
         self.hidden.gw.fill(0.0);
